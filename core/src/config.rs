@@ -1,0 +1,348 @@
+//! Protocol configuration, timing presets and validation.
+//!
+//! Every field documents what it trades. The presets follow memberlist's `DefaultLANConfig`,
+//! `DefaultWANConfig` and `DefaultLocalConfig`, with the suspicion settings split into three
+//! independent knobs so Lifeguard's dynamic suspicion can be tuned (memberlist derives the
+//! confirmation count from the multiplier).
+
+use alloc::string::String;
+use core::fmt;
+use core::time::Duration;
+
+use crate::crypto::Keyring;
+use crate::wire::{MAX_LABEL_LEN, MAX_META_LEN};
+
+/// Lifeguard extensions (Dadgar et al., 2018). Each can be switched off so the simulator can
+/// compare the same core with and without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lifeguard {
+    /// Local health awareness: a node that misses nacks or has to refute suspicions about
+    /// itself is probably the slow one, so it stretches its own probe interval and timeouts by
+    /// `score + 1`. Off: the score stays 0.
+    pub local_health: bool,
+    /// Dynamic suspicion: a suspicion starts with the maximum timeout and shrinks towards the
+    /// minimum as independent confirmations arrive. Off: every suspicion uses the minimum
+    /// timeout (classic SWIM).
+    pub dynamic_suspicion: bool,
+    /// Buddy system: a probe sent to a suspect member carries the suspicion, so the member can
+    /// refute it at once instead of waiting for gossip to reach it.
+    pub buddy: bool,
+    /// Nacks: indirect probers answer with a nack when the target does not answer them, so the
+    /// requester can tell "the target is down" from "my own links are bad".
+    pub nacks: bool,
+}
+
+impl Lifeguard {
+    /// All extensions on (the default).
+    pub const ON: Lifeguard = Lifeguard { local_health: true, dynamic_suspicion: true, buddy: true, nacks: true };
+    /// All extensions off: plain SWIM with suspicion.
+    pub const OFF: Lifeguard = Lifeguard { local_health: false, dynamic_suspicion: false, buddy: false, nacks: false };
+}
+
+/// Inbound rate limits, applied per source IP and globally before any decryption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained packets per second accepted from one source IP. Too low and an anti-entropy
+    /// reply from a large cluster (one packet per ~30 members) is cut; too high and one noisy
+    /// or hostile source can keep the node busy decrypting garbage.
+    pub per_peer_per_sec: u32,
+    /// Burst allowance per source IP, in packets. Must cover the largest anti-entropy reply you
+    /// expect: about `members / 30` packets.
+    pub per_peer_burst: u32,
+    /// Sustained packets per second accepted from all sources together.
+    pub global_per_sec: u32,
+    /// Burst allowance for all sources together, in packets.
+    pub global_burst: u32,
+    /// How many source IPs are tracked at once. When full, the oldest tracked source is
+    /// forgotten (and starts again with a full bucket). Bounds memory under spoofed floods.
+    pub max_tracked_peers: usize,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_peer_per_sec: 500,
+            per_peer_burst: 2_000,
+            global_per_sec: 20_000,
+            global_burst: 40_000,
+            max_tracked_peers: 4_096,
+        }
+    }
+}
+
+/// The protocol configuration of one node.
+///
+/// Start from a preset ([`Config::lan`], [`Config::wan`], [`Config::local`]) and change what
+/// you need; [`Node::new`](crate::Node::new) calls [`Config::validate`] and refuses a bad
+/// config with an error that names the field.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Cluster label. Packets carry it and are authenticated with it, so two clusters on one
+    /// network (or sharing a key) never merge. At most 64 bytes; empty means "no label".
+    pub label: String,
+    /// Encryption keys. Empty: packets are sent in the clear (authenticated by nothing; use only
+    /// on trusted networks). Otherwise the primary key seals every packet and every key is
+    /// tried on receipt, which lets keys rotate without downtime.
+    pub keyring: Keyring,
+
+    /// Time between two probes (one SWIM protocol period). Shorter detects failures sooner at
+    /// the cost of more traffic: each period sends one ping and gets one ack.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking `indirect_checks` other members to
+    /// probe. Must be below `probe_interval`; set it near the 99th percentile round-trip time.
+    /// Too short causes needless indirect probes; too long delays detection.
+    pub probe_timeout: Duration,
+    /// Number of members asked to probe a target indirectly (SWIM's k). More helpers make a
+    /// false suspicion through one bad link less likely, at k extra packets per failed probe.
+    pub indirect_checks: u32,
+
+    /// Minimum suspicion timeout = `suspicion_mult × max(1, log10(n)) × probe_interval`, where
+    /// n is the number of live members. Lower detects sooner; higher gives a suspect more time
+    /// to refute before it is declared failed.
+    pub suspicion_mult: u32,
+    /// Maximum suspicion timeout = `suspicion_max_mult × minimum`. A suspicion nobody else
+    /// confirms waits this long (with Lifeguard's dynamic suspicion), which is what protects
+    /// a slow-but-alive node from being declared failed by one slow prober.
+    pub suspicion_max_mult: u32,
+    /// Independent confirmations after which a suspicion's timeout reaches the minimum
+    /// (Lifeguard's K). Higher is more conservative.
+    pub suspicion_confirmations: u32,
+
+    /// Each update is retransmitted `retransmit_mult × ceil(log10(n + 1))` times. Higher spreads
+    /// updates more reliably under loss; lower saves bandwidth.
+    pub retransmit_mult: u32,
+    /// Time between gossip rounds (updates sent to `gossip_fanout` random members, in addition
+    /// to those piggybacked on probes). Shorter spreads updates faster at more packets.
+    pub gossip_interval: Duration,
+    /// Members gossiped to per round.
+    pub gossip_fanout: u32,
+    /// How long members marked failed still receive gossip, so that a falsely failed member
+    /// learns of it and refutes.
+    pub gossip_to_the_dead: Duration,
+    /// Base interval of anti-entropy (a full-state exchange with one random member). Scaled
+    /// up logarithmically above 32 members so the cluster-wide cost stays bounded. Shorter
+    /// repairs divergence sooner; each exchange costs about `members / 30` packets each way.
+    pub push_pull_interval: Duration,
+    /// How often to try reaching one recently failed member or one seed with a state
+    /// exchange, so that the two sides of a healed partition find each other again.
+    pub reconnect_interval: Duration,
+    /// How long after failing a member is still tried by reconnect attempts.
+    pub reconnect_timeout: Duration,
+    /// How long a failed or left member is remembered (its tombstone) before it is forgotten.
+    /// Must be at least `reconnect_timeout`. Longer prevents stale gossip from resurrecting old
+    /// members; shorter frees memory sooner under churn.
+    pub tombstone_ttl: Duration,
+
+    /// First delay between join attempts while no seed has answered; doubles up to
+    /// `join_retry_max`.
+    pub join_retry_min: Duration,
+    /// Longest delay between join attempts. The node keeps trying for ever.
+    pub join_retry_max: Duration,
+    /// Longest a graceful leave waits for acknowledgements before reporting it may exit.
+    pub leave_timeout: Duration,
+    /// Members the leave notice is sent to directly; the leave completes when this many (or all
+    /// live members, if fewer) have acknowledged it.
+    pub leave_acks: u32,
+
+    /// Largest datagram this node sends, in bytes. Keep it under the path MTU (1400 leaves room
+    /// for IPv6 and tunnel headers on a 1500 byte Ethernet). Bigger packets carry more
+    /// piggybacked updates but risk IP fragmentation.
+    pub mtu: usize,
+    /// Largest datagram accepted; bigger ones are dropped before any work. Must be at least
+    /// `mtu`, and at least every peer's `mtu`.
+    pub max_inbound_packet: usize,
+    /// Largest metadata a node may carry, in bytes (at most 512).
+    pub max_meta_len: usize,
+    /// Bytes of each packet that user broadcasts may use at most, so membership updates are
+    /// never starved by application traffic.
+    pub user_broadcast_budget: usize,
+    /// User broadcasts queued for retransmission at most; when full the oldest is dropped
+    /// (and counted).
+    pub max_queued_user_broadcasts: usize,
+    /// Members remembered at most, tombstones included. Updates about new names beyond it are
+    /// ignored (and counted). Bounds memory if a key holder misbehaves.
+    pub max_members: usize,
+
+    /// Upper bound of the local health score; probe interval and timeouts are stretched by up
+    /// to this factor when the node believes it is itself slow.
+    pub awareness_max: u32,
+    /// Which Lifeguard extensions are active.
+    pub lifeguard: Lifeguard,
+    /// Inbound rate limits.
+    pub rate_limit: RateLimit,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::lan()
+    }
+}
+
+impl Config {
+    /// Tuned for one data centre: round trips well under 100 ms.
+    pub fn lan() -> Self {
+        Config {
+            label: String::new(),
+            keyring: Keyring::new(),
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            indirect_checks: 3,
+            suspicion_mult: 2,
+            suspicion_max_mult: 6,
+            suspicion_confirmations: 3,
+            retransmit_mult: 4,
+            gossip_interval: Duration::from_millis(200),
+            gossip_fanout: 3,
+            gossip_to_the_dead: Duration::from_secs(30),
+            push_pull_interval: Duration::from_secs(30),
+            reconnect_interval: Duration::from_secs(10),
+            reconnect_timeout: Duration::from_secs(6 * 3600),
+            tombstone_ttl: Duration::from_secs(24 * 3600),
+            join_retry_min: Duration::from_secs(1),
+            join_retry_max: Duration::from_secs(30),
+            leave_timeout: Duration::from_secs(3),
+            leave_acks: 3,
+            mtu: 1400,
+            max_inbound_packet: 9_216,
+            max_meta_len: 512,
+            user_broadcast_budget: 700,
+            max_queued_user_broadcasts: 256,
+            max_members: 100_000,
+            awareness_max: 8,
+            lifeguard: Lifeguard::ON,
+            rate_limit: RateLimit::default(),
+        }
+    }
+
+    /// Tuned for links between data centres: round trips up to a few hundred ms.
+    pub fn wan() -> Self {
+        Config {
+            probe_interval: Duration::from_secs(5),
+            probe_timeout: Duration::from_secs(3),
+            suspicion_mult: 3,
+            gossip_interval: Duration::from_millis(500),
+            gossip_fanout: 4,
+            gossip_to_the_dead: Duration::from_secs(60),
+            push_pull_interval: Duration::from_secs(60),
+            reconnect_interval: Duration::from_secs(30),
+            leave_timeout: Duration::from_secs(10),
+            join_retry_max: Duration::from_secs(60),
+            ..Config::lan()
+        }
+    }
+
+    /// Tuned for one machine (loopback): fast detection, little retransmission.
+    pub fn local() -> Self {
+        Config {
+            probe_interval: Duration::from_millis(500),
+            probe_timeout: Duration::from_millis(200),
+            indirect_checks: 1,
+            suspicion_mult: 3,
+            retransmit_mult: 2,
+            gossip_interval: Duration::from_millis(100),
+            gossip_to_the_dead: Duration::from_secs(15),
+            push_pull_interval: Duration::from_secs(15),
+            reconnect_interval: Duration::from_secs(5),
+            join_retry_min: Duration::from_millis(200),
+            join_retry_max: Duration::from_secs(5),
+            leave_timeout: Duration::from_secs(1),
+            ..Config::lan()
+        }
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn check(ok: bool, field: &'static str, reason: &'static str) -> Result<(), ConfigError> {
+            if ok { Ok(()) } else { Err(ConfigError { field, reason }) }
+        }
+        let ms = Duration::from_millis(1);
+        check(self.label.len() <= MAX_LABEL_LEN, "label", "must be at most 64 bytes")?;
+        check(self.probe_interval >= 10 * ms, "probe_interval", "must be at least 10 ms")?;
+        check(self.probe_timeout >= ms, "probe_timeout", "must be at least 1 ms")?;
+        check(self.probe_timeout < self.probe_interval, "probe_timeout", "must be less than probe_interval")?;
+        check(self.indirect_checks <= 16, "indirect_checks", "must be at most 16")?;
+        check(self.suspicion_mult >= 1, "suspicion_mult", "must be at least 1")?;
+        check(self.suspicion_max_mult >= 1, "suspicion_max_mult", "must be at least 1")?;
+        check(self.suspicion_confirmations <= 32, "suspicion_confirmations", "must be at most 32")?;
+        check(self.retransmit_mult >= 1, "retransmit_mult", "must be at least 1")?;
+        check(self.gossip_interval >= ms, "gossip_interval", "must be at least 1 ms")?;
+        check(self.gossip_fanout >= 1 && self.gossip_fanout <= 64, "gossip_fanout", "must be between 1 and 64")?;
+        check(self.push_pull_interval >= 10 * ms, "push_pull_interval", "must be at least 10 ms")?;
+        check(self.reconnect_interval >= 10 * ms, "reconnect_interval", "must be at least 10 ms")?;
+        check(self.tombstone_ttl >= self.reconnect_timeout, "tombstone_ttl", "must be at least reconnect_timeout")?;
+        check(self.tombstone_ttl >= self.gossip_to_the_dead, "tombstone_ttl", "must be at least gossip_to_the_dead")?;
+        check(self.join_retry_min >= ms, "join_retry_min", "must be at least 1 ms")?;
+        check(self.join_retry_max >= self.join_retry_min, "join_retry_max", "must be at least join_retry_min")?;
+        check(self.leave_acks >= 1, "leave_acks", "must be at least 1")?;
+        check((512..=65_000).contains(&self.mtu), "mtu", "must be between 512 and 65000 bytes")?;
+        check(
+            self.max_inbound_packet >= self.mtu && self.max_inbound_packet <= 65_535,
+            "max_inbound_packet",
+            "must be at least mtu and at most 65535",
+        )?;
+        check(self.max_meta_len <= MAX_META_LEN, "max_meta_len", "must be at most 512 bytes")?;
+        check(
+            self.user_broadcast_budget >= 64 && self.user_broadcast_budget <= self.mtu,
+            "user_broadcast_budget",
+            "must be between 64 bytes and mtu",
+        )?;
+        check(self.max_queued_user_broadcasts >= 1, "max_queued_user_broadcasts", "must be at least 1")?;
+        check(self.max_members >= 2, "max_members", "must be at least 2")?;
+        check((1..=64).contains(&self.awareness_max), "awareness_max", "must be between 1 and 64")?;
+        let rl = &self.rate_limit;
+        check(rl.per_peer_per_sec >= 1, "rate_limit.per_peer_per_sec", "must be at least 1")?;
+        check(rl.per_peer_burst >= 1, "rate_limit.per_peer_burst", "must be at least 1")?;
+        check(rl.global_per_sec >= 1, "rate_limit.global_per_sec", "must be at least 1")?;
+        check(rl.global_burst >= 1, "rate_limit.global_burst", "must be at least 1")?;
+        check(rl.max_tracked_peers >= 1, "rate_limit.max_tracked_peers", "must be at least 1")?;
+        Ok(())
+    }
+}
+
+/// A configuration field holds a value the core cannot work with. Nothing was created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's name, as written in [`Config`] (nested fields with a dot).
+    pub field: &'static str,
+    /// What the field must satisfy.
+    pub reason: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config field `{}`: {}", self.field, self.reason)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid() {
+        for c in [Config::lan(), Config::wan(), Config::local()] {
+            assert_eq!(c.validate(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let check = |c: Config, field: &str| {
+            let err = c.validate().expect_err(field);
+            assert_eq!(err.field, field);
+            assert!(alloc::format!("{err}").contains(field));
+        };
+        check(Config { probe_timeout: Duration::from_secs(2), ..Config::lan() }, "probe_timeout");
+        check(Config { mtu: 100, ..Config::lan() }, "mtu");
+        check(Config { label: "x".repeat(65), ..Config::lan() }, "label");
+        check(Config { gossip_fanout: 0, ..Config::lan() }, "gossip_fanout");
+        check(Config { max_meta_len: 4096, ..Config::lan() }, "max_meta_len");
+        check(Config { max_inbound_packet: 1000, ..Config::lan() }, "max_inbound_packet");
+        let mut c = Config::lan();
+        c.rate_limit.per_peer_burst = 0;
+        check(c, "rate_limit.per_peer_burst");
+    }
+}

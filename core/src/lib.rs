@@ -1,0 +1,36 @@
+//! `rumor-core`: the sans-IO protocol core of Rumor, a SWIM + Lifeguard gossip membership
+//! system.
+//!
+//! The core is a deterministic state machine: bytes and time go in as arguments, datagrams,
+//! timers and events come out. It does no I/O, reads no clock, spawns no threads and uses no
+//! `unsafe`; it builds with `#![no_std]` + `alloc`. Runtimes (the tokio node, the Python, wasm
+//! and Swift bindings, the simulator) drive it. Start at [`Node`], whose docs give the call
+//! order; configure it with [`Config`]; the wire format is in [`wire`] and
+//! `docs/wire-format.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::indexing_slicing))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod crypto;
+mod event;
+mod lifeguard;
+mod node;
+mod queue;
+mod ratelimit;
+pub mod state;
+mod stats;
+mod time;
+pub mod wire;
+
+pub use config::{Config, ConfigError, Lifeguard, RateLimit};
+pub use crypto::{KEY_LEN, Key, Keyring, KeyringError};
+pub use event::{Event, Member, MemberView, Status};
+pub use node::{Error, Identity, Node, Transmit};
+pub use stats::Stats;
+pub use time::Instant;

@@ -1,0 +1,1454 @@
+//! The SWIM + Lifeguard state machine.
+
+use alloc::boxed::Box;
+use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use indexmap::IndexMap;
+use rand::RngExt;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha12Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::config::{Config, ConfigError};
+use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
+use crate::event::{Event, MemberView};
+use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
+use crate::queue::BroadcastQueue;
+use crate::ratelimit::RateLimiter;
+use crate::state::{Liveness, State, Status, Update};
+use crate::stats::Stats;
+use crate::time::Instant;
+use crate::wire::{self, Addr, DecodeError, Header, MAX_NAME_LEN, Message, TAG_LEN};
+
+type FastMap<K, V> = IndexMap<K, V, foldhash::fast::FixedState>;
+
+/// Indirect probe requests relayed at once, at most; the oldest is forgotten first.
+const MAX_RELAYS: usize = 256;
+/// Packets waiting for `poll_transmit`, at most; the oldest is dropped first.
+const MAX_OUTBOX: usize = 4096;
+/// Events waiting for `poll_event`, at most; the oldest is dropped first.
+const MAX_EVENTS: usize = 16_384;
+/// User broadcasts remembered for de-duplication, at most.
+const MAX_USER_SEEN: usize = 4096;
+/// How long a user broadcast id is remembered; far longer than any retransmission lasts.
+const USER_SEEN_TTL: Duration = Duration::from_secs(120);
+/// Replay-window streams (sender lifetimes) tracked, at most.
+const MAX_REPLAY_STREAMS: usize = 8192;
+
+/// Who this node is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Unique name in the cluster: 1 to 64 bytes of UTF-8.
+    pub name: String,
+    /// Address other members reach this node at (the advertised address).
+    pub addr: SocketAddr,
+    /// Initial metadata (at most `Config::max_meta_len` bytes).
+    pub meta: Vec<u8>,
+}
+
+/// One datagram written by [`Node::poll_transmit`]: send `buf[..size]` to `destination`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// Bytes written at the start of the caller's buffer.
+    pub size: usize,
+}
+
+/// A command or constructor was refused. Nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The configuration is invalid (the field is named).
+    Config(ConfigError),
+    /// The node name is empty or longer than 64 bytes.
+    BadName,
+    /// Metadata is longer than `Config::max_meta_len`.
+    MetaTooLong {
+        /// Given length.
+        len: usize,
+        /// Allowed length.
+        max: usize,
+    },
+    /// A user broadcast payload is larger than fits the per-packet budget.
+    PayloadTooLarge {
+        /// Given length.
+        len: usize,
+        /// Allowed length.
+        max: usize,
+    },
+    /// The node is leaving or has left; it takes no more commands.
+    Leaving,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::BadName => f.write_str("node name must be 1 to 64 bytes"),
+            Error::MetaTooLong { len, max } => write!(f, "metadata is {len} bytes; at most {max} allowed"),
+            Error::PayloadTooLarge { len, max } => write!(f, "broadcast payload is {len} bytes; at most {max} allowed"),
+            Error::Leaving => f.write_str("the node is leaving or has left"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Suspicion {
+    incarnation: u32,
+    started: Instant,
+    min: Duration,
+    max: Duration,
+    /// The first suspecter, then each independent confirmer.
+    confirmers: Vec<Box<str>>,
+    deadline: Instant,
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    state: State,
+    /// When the status last changed.
+    changed_at: Instant,
+    suspicion: Option<Box<Suspicion>>,
+    /// Highest incarnation of a conflicting claim already reported, so repeats of one
+    /// conflicting message raise one event.
+    conflict_reported: Option<u32>,
+}
+
+impl Member {
+    fn is_live(&self) -> bool {
+        self.state.payload.is_some() && matches!(self.state.liveness.status, Status::Alive | Status::Suspect)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Probe {
+    seq: u32,
+    target: Box<str>,
+    addr: SocketAddr,
+    direct_deadline: Instant,
+    end: Instant,
+    indirect_sent: bool,
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Relay {
+    local_seq: u32,
+    requester: SocketAddr,
+    requester_seq: u32,
+    nack_at: Instant,
+    want_nack: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Outgoing {
+    destination: SocketAddr,
+    body: Vec<u8>,
+    piggyback: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Leave {
+    deadline: Instant,
+    pending: Vec<u32>,
+    acknowledged: u32,
+    needed: u32,
+    done: bool,
+}
+
+/// How an update reached us: anti-entropy merges are more cautious than gossip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Gossip,
+    Sync,
+}
+
+/// One member of a Rumor cluster: a SWIM + Lifeguard state machine with no I/O.
+///
+/// # The I/O contract
+///
+/// The node never reads a clock, touches a socket or spawns anything. The runtime drives it:
+///
+/// 1. Create it with [`Node::new`], then call [`Node::join`] with seed addresses (none for the
+///    first node of a cluster).
+/// 2. Feed it every datagram received on its socket with [`Node::handle_datagram`].
+/// 3. When the instant returned by [`Node::poll_timeout`] is reached, call
+///    [`Node::handle_timeout`].
+/// 4. After each of the calls above (and after any command: [`Node::join`], [`Node::leave`],
+///    [`Node::set_meta`], [`Node::broadcast`]), drain, in this order:
+///    - [`Node::poll_transmit`] until it returns `None`, sending each datagram;
+///    - [`Node::poll_event`] until it returns `None`;
+///    - then ask [`Node::poll_timeout`] again for the next wake-up.
+///
+/// `now` must never go backwards by much (the core tolerates small regressions by saturating).
+/// Read the membership at any time with [`Node::members`] and the counters with
+/// [`Node::stats`].
+///
+/// ```
+/// use rumor_core::{Config, Identity, Instant, Node};
+/// let me = Identity { name: "a".into(), addr: "127.0.0.1:7946".parse().unwrap(), meta: vec![] };
+/// let mut node = Node::new(Config::local(), me, [7; 32], Instant::ZERO).unwrap();
+/// node.join(&["127.0.0.1:7947".parse().unwrap()], Instant::ZERO).unwrap();
+/// let mut buf = [0u8; 1400];
+/// let t = node.poll_transmit(Instant::ZERO, &mut buf).expect("a join request to the seed");
+/// assert_eq!(t.destination.port(), 7947);
+/// ```
+pub struct Node {
+    config: Config,
+    name: Box<str>,
+    addr: SocketAddr,
+    meta: Box<[u8]>,
+    incarnation: u32,
+    rng: ChaCha12Rng,
+
+    members: FastMap<Box<str>, Member>,
+    /// Members (alive or suspect, with a known address) other than this node.
+    live: usize,
+    probe_order: Vec<usize>,
+    probe_cursor: usize,
+    probe: Option<Probe>,
+    next_probe: Instant,
+    relays: VecDeque<Relay>,
+    suspicion_timers: BinaryHeap<Reverse<(Instant, Box<str>)>>,
+    awareness: Awareness,
+    next_seq: u32,
+
+    queue: BroadcastQueue,
+    outbox: VecDeque<Outgoing>,
+    events: VecDeque<Event>,
+
+    seeds: Vec<SocketAddr>,
+    joined: bool,
+    join_retry: Option<(Instant, Duration)>,
+    leave: Option<Leave>,
+    next_gossip: Instant,
+    next_push_pull: Instant,
+    next_reconnect: Instant,
+    next_reap: Instant,
+
+    user_seen: FastMap<(Box<str>, u64), Instant>,
+    next_user_id: u64,
+
+    nonces: NonceSeq,
+    replay: ReplayWindow,
+    limiter: RateLimiter,
+    scratch: Vec<u8>,
+    stats: Stats,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .field("incarnation", &self.incarnation)
+            .field("members", &self.members.len())
+            .field("live", &self.live)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_LEN
+}
+
+impl Node {
+    /// Creates a node. `seed` drives every random choice (probe order, gossip targets, nonce
+    /// start, hash keys): pass 32 bytes from the OS in production, a fixed value for
+    /// reproducible runs.
+    pub fn new(config: Config, identity: Identity, seed: [u8; 32], now: Instant) -> Result<Node, Error> {
+        config.validate()?;
+        if !valid_name(&identity.name) {
+            return Err(Error::BadName);
+        }
+        if identity.meta.len() > config.max_meta_len {
+            return Err(Error::MetaTooLong { len: identity.meta.len(), max: config.max_meta_len });
+        }
+        let mut rng = ChaCha12Rng::from_seed(seed);
+        let hash_seed = rng.next_u64();
+        let hasher = foldhash::fast::FixedState::with_seed(hash_seed);
+        let mut nonce = [0u8; wire::NONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        let jitter = |rng: &mut ChaCha12Rng, d: Duration| now + d.mul_f64(rng.random::<f64>());
+        let next_probe = jitter(&mut rng, config.probe_interval);
+        let next_gossip = jitter(&mut rng, config.gossip_interval);
+        let next_push_pull = now + config.push_pull_interval;
+        let next_reconnect = jitter(&mut rng, config.reconnect_interval) + config.reconnect_interval;
+        let next_reap = now + reap_interval(&config);
+        Ok(Node {
+            awareness: Awareness::new(config.awareness_max, config.lifeguard.local_health),
+            limiter: RateLimiter::new(config.rate_limit, now, hash_seed ^ 1),
+            replay: ReplayWindow::new(MAX_REPLAY_STREAMS, hash_seed ^ 2),
+            queue: BroadcastQueue::new(hash_seed ^ 3),
+            name: identity.name.into_boxed_str(),
+            addr: identity.addr,
+            meta: identity.meta.into_boxed_slice(),
+            incarnation: 0,
+            members: FastMap::with_hasher(hasher),
+            live: 0,
+            probe_order: Vec::new(),
+            probe_cursor: 0,
+            probe: None,
+            next_probe,
+            relays: VecDeque::new(),
+            suspicion_timers: BinaryHeap::new(),
+            next_seq: rng.next_u32(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            seeds: Vec::new(),
+            joined: true,
+            join_retry: None,
+            leave: None,
+            next_gossip,
+            next_push_pull,
+            next_reconnect,
+            next_reap,
+            user_seen: FastMap::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed ^ 4)),
+            next_user_id: rng.next_u64(),
+            nonces: NonceSeq::new(nonce),
+            scratch: Vec::new(),
+            stats: Stats::default(),
+            rng,
+            config,
+        })
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This node's advertised address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// This node's current incarnation.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Lifeguard's local health score (0 = healthy; probe timing is stretched by score + 1).
+    pub fn health_score(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// Updates waiting in the dissemination queue.
+    pub fn gossip_queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether a seed answered (always true if `join` was given no seeds).
+    pub fn is_joined(&self) -> bool {
+        self.joined
+    }
+
+    /// Whether a graceful leave has finished (the process may exit).
+    pub fn has_left(&self) -> bool {
+        self.leave.as_ref().is_some_and(|l| l.done)
+    }
+
+    /// The keyring (read-only).
+    pub fn keyring(&self) -> &Keyring {
+        &self.config.keyring
+    }
+
+    /// The keyring, to install, switch or remove keys while running.
+    pub fn keyring_mut(&mut self) -> &mut Keyring {
+        &mut self.config.keyring
+    }
+
+    /// Every known member, this node first. Members known only through a suspicion or failure
+    /// notice (never seen alive) are not listed.
+    pub fn members(&self) -> impl Iterator<Item = MemberView<'_>> {
+        core::iter::once(self.self_view()).chain(self.members.iter().filter_map(|(name, m)| view(name, m)))
+    }
+
+    /// One member by name.
+    pub fn member(&self, name: &str) -> Option<MemberView<'_>> {
+        if name == &*self.name {
+            return Some(self.self_view());
+        }
+        self.members.get_key_value(name).and_then(|(n, m)| view(n, m))
+    }
+
+    /// Members currently alive or suspect, this node included.
+    pub fn live_members(&self) -> usize {
+        self.live + 1
+    }
+
+    fn self_view(&self) -> MemberView<'_> {
+        let status = if self.leave.is_some() { Status::Left } else { Status::Alive };
+        MemberView { name: &self.name, addr: self.addr, status, incarnation: self.incarnation, meta: &self.meta }
+    }
+
+    // ---- application commands -------------------------------------------------------------
+
+    /// Joins a cluster through `seeds` (a state exchange with each). Seeds that do not answer
+    /// are retried with exponential backoff until one does; meanwhile the node works alone.
+    /// With no seeds the node starts a new cluster.
+    pub fn join(&mut self, seeds: &[SocketAddr], now: Instant) -> Result<(), Error> {
+        if self.leave.is_some() {
+            return Err(Error::Leaving);
+        }
+        self.seeds.clear();
+        for s in seeds {
+            if *s != self.addr && !self.seeds.contains(s) {
+                self.seeds.push(*s);
+            }
+        }
+        if self.seeds.is_empty() {
+            self.joined = true;
+            self.join_retry = None;
+            return Ok(());
+        }
+        self.joined = false;
+        self.attempt_join(now, self.config.join_retry_min);
+        Ok(())
+    }
+
+    /// Replaces this node's metadata; the change is gossiped with a higher incarnation.
+    pub fn set_meta(&mut self, meta: &[u8], _now: Instant) -> Result<(), Error> {
+        if self.leave.is_some() {
+            return Err(Error::Leaving);
+        }
+        if meta.len() > self.config.max_meta_len {
+            return Err(Error::MetaTooLong { len: meta.len(), max: self.config.max_meta_len });
+        }
+        self.meta = meta.into();
+        self.incarnation = self.incarnation.saturating_add(1);
+        self.gossip_self_alive();
+        Ok(())
+    }
+
+    /// Largest payload [`Node::broadcast`] accepts.
+    pub fn max_broadcast_len(&self) -> usize {
+        // Variant tag (1) + origin length (1) and bytes + id (≤ 10) + payload length (≤ 3).
+        self.config.user_broadcast_budget.saturating_sub(15 + self.name.len())
+    }
+
+    /// Sends `payload` to every member, piggybacked on the protocol's traffic. Each member
+    /// delivers it once as [`Event::UserBroadcast`]; this node does not.
+    pub fn broadcast(&mut self, payload: &[u8], now: Instant) -> Result<(), Error> {
+        if self.leave.is_some() {
+            return Err(Error::Leaving);
+        }
+        let max = self.max_broadcast_len();
+        if payload.len() > max {
+            return Err(Error::PayloadTooLarge { len: payload.len(), max });
+        }
+        let id = self.next_user_id;
+        self.next_user_id = self.next_user_id.wrapping_add(1);
+        self.remember_user(self.name.clone(), id, now);
+        let bytes = wire::encode_to_vec(&Message::User { origin: &self.name, id, payload });
+        self.stats.user_broadcasts_dropped +=
+            self.queue.push_user(bytes.into(), self.config.max_queued_user_broadcasts);
+        Ok(())
+    }
+
+    /// Leaves gracefully: gossips that this node left and sends the notice directly to a few
+    /// members. [`Event::LeaveComplete`] follows once they acknowledged it or
+    /// `Config::leave_timeout` passed; keep driving the node until then.
+    pub fn leave(&mut self, now: Instant) -> Result<(), Error> {
+        if self.leave.is_some() {
+            return Ok(());
+        }
+        self.probe = None;
+        let notice = Message::Left { name: &self.name, incarnation: self.incarnation };
+        let bytes = wire::encode_to_vec(&notice);
+        self.queue.push_member(&self.name, bytes.clone().into());
+        let targets = self.random_members(self.config.leave_acks as usize, None, |_, m| m.is_live());
+        let mut pending = Vec::with_capacity(targets.len());
+        for i in targets {
+            let Some((name, m)) = self.members.get_index(i) else { continue };
+            let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) else { continue };
+            let seq = self.next_seq;
+            self.next_seq = self.next_seq.wrapping_add(1);
+            let mut body = encode_msgs(&[Message::Ping { seq, target: name }]);
+            body.extend_from_slice(&bytes);
+            self.push_outgoing(addr, body, true);
+            pending.push(seq);
+        }
+        let needed = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+        self.leave =
+            Some(Leave { deadline: now + self.config.leave_timeout, pending, acknowledged: 0, needed, done: false });
+        if needed == 0 {
+            self.finish_leave();
+        }
+        Ok(())
+    }
+
+    // ---- inputs ---------------------------------------------------------------------------
+
+    /// Processes one received datagram. Invalid input of any kind is dropped, counted in
+    /// [`Node::stats`], and changes nothing else.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        if self.has_left() {
+            return;
+        }
+        if datagram.len() > self.config.max_inbound_packet {
+            self.stats.dropped_oversized += 1;
+            return;
+        }
+        if !self.limiter.allow(now, from.ip()) {
+            self.stats.dropped_rate_limited += 1;
+            return;
+        }
+        let mut scratch = core::mem::take(&mut self.scratch);
+        match self.open_frame(datagram, &mut scratch) {
+            Ok((body_range, nonce)) => {
+                let body = scratch.get(body_range).unwrap_or_default();
+                let mut msgs = Vec::with_capacity(16);
+                match wire::decode_body(body, &mut msgs) {
+                    Ok(()) => {
+                        if let Some(nonce) = nonce {
+                            self.replay.record(&nonce);
+                        }
+                        self.process(now, from, &msgs);
+                    }
+                    Err(e) => self.count_drop(e),
+                }
+            }
+            Err(e) => self.count_drop(e),
+        }
+        self.scratch = scratch;
+    }
+
+    /// Checks the header and opens the body into `scratch`; returns where the body is and,
+    /// for encrypted frames, the nonce to record once the body decodes.
+    fn open_frame(
+        &self,
+        datagram: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Result<(core::ops::Range<usize>, Option<[u8; wire::NONCE_LEN]>), DecodeError> {
+        let header = Header::parse(datagram)?;
+        if header.label != self.config.label.as_bytes() {
+            return Err(DecodeError::WrongLabel);
+        }
+        let keyring = &self.config.keyring;
+        if header.encrypted != keyring.is_enabled() {
+            return Err(DecodeError::EncryptionMismatch);
+        }
+        scratch.clear();
+        if !header.encrypted {
+            scratch.extend_from_slice(datagram.get(header.len..).unwrap_or_default());
+            return Ok((0..scratch.len(), None));
+        }
+        if !self.replay.check(&header.nonce) {
+            return Err(DecodeError::Replayed);
+        }
+        let aad = datagram.get(..header.len).ok_or(DecodeError::Truncated)?;
+        let sealed = datagram.get(header.len..).ok_or(DecodeError::Truncated)?;
+        let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated)?;
+        let (ciphertext, tag) = sealed.split_at(body_len);
+        scratch.extend_from_slice(ciphertext);
+        if !keyring.open(header.key_id, header.nonce, aad, scratch, tag) {
+            return Err(DecodeError::Unauthenticated);
+        }
+        Ok((0..body_len, Some(header.nonce)))
+    }
+
+    fn count_drop(&mut self, e: DecodeError) {
+        let s = &mut self.stats;
+        match e {
+            DecodeError::UnknownVersion(_) | DecodeError::UnknownFlags(_) => s.dropped_version += 1,
+            DecodeError::WrongLabel => s.dropped_label += 1,
+            DecodeError::EncryptionMismatch | DecodeError::Unauthenticated => s.dropped_auth += 1,
+            DecodeError::Replayed => s.dropped_replay += 1,
+            DecodeError::Truncated
+            | DecodeError::BadMagic
+            | DecodeError::Malformed
+            | DecodeError::BadName
+            | DecodeError::MetaTooLong
+            | DecodeError::TooManyMessages => s.dropped_malformed += 1,
+        }
+    }
+
+    fn process(&mut self, now: Instant, from: SocketAddr, msgs: &[Message<'_>]) {
+        let mut via = Via::Gossip;
+        let mut sync_request = false;
+        for msg in msgs {
+            match *msg {
+                Message::Ping { seq, target } => {
+                    if target == &*self.name {
+                        self.send(from, &[Message::Ack { seq }], true);
+                    } else {
+                        self.stats.misdirected_pings += 1;
+                    }
+                }
+                Message::Ack { seq } => self.on_ack(seq),
+                Message::Nack { seq } => {
+                    if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
+                        p.nacks += 1;
+                        self.stats.nacks_received += 1;
+                    }
+                }
+                Message::PingReq { seq, target, addr, nack } => {
+                    self.on_ping_req(now, from, seq, target, addr.into(), nack)
+                }
+                Message::Alive { name, incarnation, addr, meta } => {
+                    self.apply(now, name, Update::Alive { incarnation, addr: addr.into(), meta }, None);
+                }
+                Message::Suspect { name, incarnation, from: by } => {
+                    self.apply(now, name, status(incarnation, Status::Suspect), Some(by));
+                }
+                Message::Dead { name, incarnation, from: by } => {
+                    // A failure learnt through anti-entropy is only a suspicion here: this
+                    // node checks for itself, which keeps one stale replica from killing
+                    // members across a healed partition.
+                    let s = if via == Via::Sync { Status::Suspect } else { Status::Dead };
+                    self.apply(now, name, status(incarnation, s), Some(by));
+                }
+                Message::Left { name, incarnation } => {
+                    self.apply(now, name, status(incarnation, Status::Left), None);
+                }
+                Message::User { origin, id, payload } => self.on_user(now, origin, id, payload, msg),
+                Message::Sync { from: _, reply } => {
+                    via = Via::Sync;
+                    sync_request |= !reply;
+                    if !self.joined {
+                        self.joined = true;
+                        self.join_retry = None;
+                        self.push_event(Event::Joined);
+                    }
+                }
+            }
+        }
+        if sync_request && self.leave.is_none() {
+            self.send_state(from, true);
+        }
+    }
+
+    fn on_ack(&mut self, seq: u32) {
+        if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+            self.probe = None;
+            self.awareness.apply(-1);
+            return;
+        }
+        if let Some(pos) = self.relays.iter().position(|r| r.local_seq == seq) {
+            if let Some(r) = self.relays.remove(pos) {
+                self.send(r.requester, &[Message::Ack { seq: r.requester_seq }], true);
+            }
+            return;
+        }
+        let finished = match self.leave.as_mut() {
+            Some(l) if !l.done => match l.pending.iter().position(|&s| s == seq) {
+                Some(pos) => {
+                    l.pending.swap_remove(pos);
+                    l.acknowledged += 1;
+                    l.acknowledged >= l.needed
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        if finished {
+            self.finish_leave();
+        }
+    }
+
+    fn on_ping_req(&mut self, now: Instant, from: SocketAddr, seq: u32, target: &str, addr: SocketAddr, nack: bool) {
+        let local_seq = self.take_seq();
+        self.send(addr, &[Message::Ping { seq: local_seq, target }], true);
+        // Answer in time for the requester, which waits until the end of its probe period.
+        let wait = (self.config.probe_interval.saturating_sub(self.config.probe_timeout)).mul_f64(0.8);
+        self.relays.push_back(Relay {
+            local_seq,
+            requester: from,
+            requester_seq: seq,
+            nack_at: now + wait,
+            want_nack: nack,
+        });
+        if self.relays.len() > MAX_RELAYS {
+            self.relays.pop_front();
+        }
+    }
+
+    fn on_user(&mut self, now: Instant, origin: &str, id: u64, payload: &[u8], msg: &Message<'_>) {
+        self.expire_user_seen(now);
+        if origin == &*self.name || self.user_seen.contains_key(&(Box::<str>::from(origin), id)) {
+            return;
+        }
+        self.remember_user(origin.into(), id, now);
+        self.push_event(Event::UserBroadcast { origin: origin.into(), payload: payload.to_vec() });
+        let bytes = wire::encode_to_vec(msg);
+        self.stats.user_broadcasts_dropped +=
+            self.queue.push_user(bytes.into(), self.config.max_queued_user_broadcasts);
+    }
+
+    fn remember_user(&mut self, origin: Box<str>, id: u64, now: Instant) {
+        if self.user_seen.len() >= MAX_USER_SEEN {
+            self.user_seen.shift_remove_index(0);
+        }
+        self.user_seen.insert((origin, id), now + USER_SEEN_TTL);
+    }
+
+    fn expire_user_seen(&mut self, now: Instant) {
+        while self.user_seen.first().is_some_and(|(_, &expiry)| expiry <= now) {
+            self.user_seen.shift_remove_index(0);
+        }
+    }
+
+    /// Advances timers: probes, suspicions, gossip, anti-entropy, reconnects, join retries,
+    /// leave completion and tombstone reaping.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.has_left() {
+            return;
+        }
+        if let Some(l) = &self.leave {
+            if now >= l.deadline {
+                self.finish_leave();
+                return;
+            }
+        }
+        self.expire_relays(now);
+        self.expire_suspicions(now);
+        if self.leave.is_none() {
+            self.run_probe(now);
+        }
+        if now >= self.next_gossip {
+            self.next_gossip = now + self.config.gossip_interval;
+            self.gossip_round(now);
+        }
+        if self.leave.is_some() {
+            return;
+        }
+        if now >= self.next_push_pull {
+            self.next_push_pull = now + self.push_pull_interval();
+            let targets = self.random_members(1, None, |_, m| m.is_live());
+            if let Some(addr) = targets.first().and_then(|&i| self.addr_of(i)) {
+                self.stats.syncs_started += 1;
+                self.send_state(addr, false);
+            }
+        }
+        if now >= self.next_reconnect {
+            self.next_reconnect = now + self.config.reconnect_interval;
+            self.reconnect(now);
+        }
+        if let Some((at, backoff)) = self.join_retry {
+            if now >= at {
+                self.attempt_join(now, backoff.saturating_mul(2).min(self.config.join_retry_max));
+            }
+        }
+        if now >= self.next_reap {
+            self.next_reap = now + reap_interval(&self.config);
+            self.reap(now);
+        }
+    }
+
+    // ---- outputs --------------------------------------------------------------------------
+
+    /// Writes the next datagram to send into `buf` (which should hold `Config::mtu` bytes;
+    /// a smaller buffer limits the packet). Returns `None` when nothing is waiting.
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(out) = self.outbox.pop_front() {
+            if let Some(size) = self.assemble(&out, buf) {
+                self.stats.packets_out += 1;
+                self.stats.bytes_out += size as u64;
+                return Some(Transmit { destination: out.destination, size });
+            }
+        }
+        None
+    }
+
+    /// Frames one outgoing packet; `None` if there is nothing worth sending or it cannot fit.
+    fn assemble(&mut self, out: &Outgoing, buf: &mut [u8]) -> Option<usize> {
+        let limit = buf.len().min(self.config.mtu);
+        let buf = buf.get_mut(..limit)?;
+        let encrypted = self.config.keyring.is_enabled();
+        let label = self.config.label.as_bytes();
+        let header_len = Header::encoded_len(label, encrypted);
+        let body_end = limit.checked_sub(if encrypted { TAG_LEN } else { 0 })?;
+        let mut pos = header_len;
+        let body = buf.get_mut(pos..pos + out.body.len()).filter(|_| pos + out.body.len() <= body_end);
+        let Some(body) = body else {
+            self.stats.outbox_dropped += 1;
+            return None;
+        };
+        body.copy_from_slice(&out.body);
+        pos += out.body.len();
+        if out.piggyback {
+            let limit = self.retransmit_limit();
+            let budget = self.config.user_broadcast_budget;
+            self.queue.fill(buf.get_mut(..body_end)?, &mut pos, limit, budget);
+        }
+        if pos == header_len {
+            return None;
+        }
+        if !encrypted {
+            Header::write(buf, label, None)?;
+            return Some(pos);
+        }
+        let nonce = self.nonces.next_nonce();
+        let key_id = self.config.keyring.primary().map(|k| k.id())?;
+        Header::write(buf, label, Some((key_id, nonce)))?;
+        let (head, rest) = buf.split_at_mut(header_len);
+        let sealed_body = rest.get_mut(..pos - header_len)?;
+        let (_, tag) = self.config.keyring.seal(nonce, head, sealed_body)?;
+        buf.get_mut(pos..pos + TAG_LEN)?.copy_from_slice(&tag);
+        Some(pos + TAG_LEN)
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should next be called; `None` once the node has left.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.has_left() {
+            return None;
+        }
+        let mut next = self.next_gossip;
+        let mut consider = |t: Instant| next = next.min(t);
+        if let Some(l) = &self.leave {
+            consider(l.deadline);
+        } else {
+            match &self.probe {
+                Some(p) if !p.indirect_sent => consider(p.direct_deadline.min(p.end)),
+                Some(p) => consider(p.end),
+                None => consider(self.next_probe),
+            }
+            consider(self.next_push_pull);
+            consider(self.next_reconnect);
+            consider(self.next_reap);
+            if let Some((at, _)) = self.join_retry {
+                consider(at);
+            }
+        }
+        if let Some(r) = self.relays.front() {
+            consider(r.nack_at);
+        }
+        if let Some(Reverse((at, _))) = self.suspicion_timers.peek() {
+            consider(*at);
+        }
+        Some(next)
+    }
+
+    // ---- probing --------------------------------------------------------------------------
+
+    fn take_seq(&mut self) -> u32 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        s
+    }
+
+    fn run_probe(&mut self, now: Instant) {
+        if let Some(p) = &self.probe {
+            if !p.indirect_sent && now >= p.direct_deadline {
+                self.send_indirect_probes();
+            }
+        }
+        if self.probe.as_ref().is_some_and(|p| now >= p.end) {
+            self.probe_failed(now);
+        }
+        if self.probe.is_none() && now >= self.next_probe {
+            self.start_probe(now);
+        }
+    }
+
+    fn start_probe(&mut self, now: Instant) {
+        let interval = self.awareness.scale(self.config.probe_interval);
+        self.next_probe = now + interval;
+        let Some(i) = self.next_probe_target() else { return };
+        let Some((name, m)) = self.members.get_index(i) else { return };
+        let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) else { return };
+        let target: Box<str> = name.clone();
+        let liveness = m.state.liveness;
+        let seq = self.take_seq();
+        let ping = Message::Ping { seq, target: &target };
+        if self.config.lifeguard.buddy && liveness.status == Status::Suspect {
+            let suspect = Message::Suspect { name: &target, incarnation: liveness.incarnation, from: &self.name };
+            let body = encode_msgs(&[ping, suspect]);
+            self.push_outgoing(addr, body, true);
+        } else {
+            self.send(addr, &[ping], true);
+        }
+        self.stats.probes_sent += 1;
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        self.probe = Some(Probe {
+            seq,
+            target,
+            addr,
+            direct_deadline: now + timeout,
+            end: now + interval,
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+    }
+
+    /// The next live member in a shuffled round-robin order (SWIM §4.3): every member is
+    /// probed once per round, which bounds the time to first detection.
+    fn next_probe_target(&mut self) -> Option<usize> {
+        for _ in 0..=self.probe_order.len() {
+            if self.probe_cursor >= self.probe_order.len() {
+                self.probe_order.retain(|&i| i < self.members.len());
+                self.probe_order.shuffle(&mut self.rng);
+                self.probe_cursor = 0;
+            }
+            let i = *self.probe_order.get(self.probe_cursor)?;
+            self.probe_cursor += 1;
+            if self.members.get_index(i).is_some_and(|(_, m)| m.is_live()) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    fn send_indirect_probes(&mut self) {
+        let Some(p) = self.probe.as_mut() else { return };
+        p.indirect_sent = true;
+        let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
+        let exclude = self.members.get_index_of(&target);
+        let helpers = self.random_members(self.config.indirect_checks as usize, exclude, |_, m| m.is_live());
+        let nack = self.config.lifeguard.nacks;
+        let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
+        let body = encode_msgs(&[req]);
+        let mut sent = 0;
+        for i in helpers {
+            if let Some(helper) = self.addr_of(i) {
+                self.push_outgoing(helper, body.clone(), true);
+                sent += 1;
+            }
+        }
+        self.stats.indirect_probes_sent += u64::from(sent);
+        if let Some(p) = self.probe.as_mut() {
+            p.expected_nacks = if nack { sent } else { 0 };
+        }
+    }
+
+    fn probe_failed(&mut self, now: Instant) {
+        let Some(p) = self.probe.take() else { return };
+        self.stats.probes_failed += 1;
+        // Lifeguard: missing nacks mean our own links or CPU are the problem, not the target.
+        let delta = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
+        self.awareness.apply(i32::try_from(delta).unwrap_or(i32::MAX));
+        let Some(m) = self.members.get(&p.target) else { return };
+        if !m.is_live() {
+            return;
+        }
+        let incarnation = m.state.liveness.incarnation;
+        if m.state.liveness.status == Status::Alive {
+            self.stats.suspicions_raised += 1;
+        }
+        self.apply(now, &p.target, status(incarnation, Status::Suspect), None);
+    }
+
+    fn expire_relays(&mut self, now: Instant) {
+        while let Some(r) = self.relays.front().copied() {
+            if r.nack_at > now {
+                break;
+            }
+            self.relays.pop_front();
+            if r.want_nack {
+                self.send(r.requester, &[Message::Nack { seq: r.requester_seq }], true);
+            }
+        }
+    }
+
+    // ---- suspicion ------------------------------------------------------------------------
+
+    fn expire_suspicions(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.suspicion_timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, name))) = self.suspicion_timers.pop() else { break };
+            let due = self.members.get(&name).and_then(|m| {
+                let s = m.suspicion.as_ref()?;
+                (m.state.liveness.status == Status::Suspect && s.deadline <= now).then_some(s.incarnation)
+            });
+            if let Some(incarnation) = due {
+                self.stats.failures_declared += 1;
+                self.apply(now, &name, status(incarnation, Status::Dead), None);
+            }
+        }
+    }
+
+    fn new_suspicion(&self, now: Instant, incarnation: u32, by: &str) -> Box<Suspicion> {
+        let c = &self.config;
+        let (min, max) = suspicion_bounds(c.suspicion_mult, c.suspicion_max_mult, self.live + 1, c.probe_interval);
+        let max = if c.lifeguard.dynamic_suspicion { max } else { min };
+        let k = self.confirmations_expected();
+        let timeout = suspicion_timeout(min, max, k, 0);
+        Box::new(Suspicion {
+            incarnation,
+            started: now,
+            min,
+            max,
+            confirmers: vec![by.into()],
+            deadline: now + timeout,
+        })
+    }
+
+    /// Lifeguard's K, capped by the members that could possibly confirm.
+    fn confirmations_expected(&self) -> u32 {
+        let others = u32::try_from(self.live.saturating_sub(1)).unwrap_or(u32::MAX);
+        if self.config.lifeguard.dynamic_suspicion { self.config.suspicion_confirmations.min(others) } else { 0 }
+    }
+
+    /// Counts an independent confirmation of a suspicion; returns whether it was new.
+    fn confirm(&mut self, name: &str, incarnation: u32, by: &str) -> bool {
+        let k = self.confirmations_expected();
+        let Some(m) = self.members.get_mut(name) else { return false };
+        let Some(s) = m.suspicion.as_mut().filter(|s| s.incarnation == incarnation) else { return false };
+        let confirmations = u32::try_from(s.confirmers.len() - 1).unwrap_or(u32::MAX);
+        if confirmations >= k || s.confirmers.iter().any(|c| &**c == by) {
+            return false;
+        }
+        s.confirmers.push(by.into());
+        let timeout = suspicion_timeout(s.min, s.max, k, confirmations + 1);
+        s.deadline = s.started + timeout;
+        let entry = Reverse((s.deadline, Box::<str>::from(name)));
+        self.suspicion_timers.push(entry);
+        true
+    }
+
+    // ---- merging --------------------------------------------------------------------------
+
+    /// Applies one update about `name` and does what follows: events, suspicion timers,
+    /// re-gossip of news, refutation when it is about this node. `by` is who suspected or
+    /// declared the failure (this node when `None`).
+    fn apply(&mut self, now: Instant, name: &str, update: Update<'_>, by: Option<&str>) {
+        if name == &*self.name {
+            self.apply_to_self(update);
+            return;
+        }
+        let (index, old, merged) = match self.members.get_index_of(name) {
+            Some(i) => {
+                if let Update::Alive { addr, incarnation, .. } = update {
+                    if self.is_conflict(i, addr, incarnation) {
+                        return;
+                    }
+                }
+                let Some((_, m)) = self.members.get_index_mut(i) else { return };
+                let old = m.state.payload.is_some().then_some(m.state.liveness.status);
+                let was_live = m.is_live();
+                (i, Some((old, was_live)), m.state.merge(update))
+            }
+            None => {
+                if self.members.len() >= self.config.max_members {
+                    self.stats.members_over_limit += 1;
+                    return;
+                }
+                let state = State::from_update(update);
+                let m = Member { state, changed_at: now, suspicion: None, conflict_reported: None };
+                let (i, _) = self.members.insert_full(name.into(), m);
+                self.insert_probe_order(i);
+                (i, None, crate::state::Merged { liveness: true, payload: true })
+            }
+        };
+        if !merged.any() {
+            if let Update::Status(Liveness { incarnation, status: Status::Suspect }) = update {
+                let by: Box<str> = by.unwrap_or(&self.name).into();
+                if self.confirm(name, incarnation, &by) {
+                    self.gossip_update(name, update, Some(&by));
+                }
+            }
+            return;
+        }
+        let (old_status, was_live) = old.unwrap_or((None, false));
+        self.after_merge(now, index, old_status, was_live, merged.liveness, by);
+        self.gossip_update(name, update, by);
+    }
+
+    /// An alive claim from a new address for a name whose current holder is not known to be
+    /// failed or gone is refused (see ARCHITECTURE.md, "Name conflicts").
+    fn is_conflict(&mut self, index: usize, addr: SocketAddr, incarnation: u32) -> bool {
+        let Some((name, m)) = self.members.get_index_mut(index) else { return false };
+        let Some(p) = &m.state.payload else { return false };
+        if p.addr == addr || !matches!(m.state.liveness.status, Status::Alive | Status::Suspect) {
+            return false;
+        }
+        self.stats.name_conflicts += 1;
+        if m.conflict_reported.is_none_or(|seen| incarnation > seen) {
+            m.conflict_reported = Some(incarnation);
+            let event = Event::NameConflict { name: (**name).into(), known: p.addr, claimed: addr };
+            self.push_event(event);
+        }
+        true
+    }
+
+    /// Events, suspicion timers and the live count after a merge that changed something.
+    /// `old_status` is the visible status before (`None`: not visible).
+    fn after_merge(
+        &mut self,
+        now: Instant,
+        index: usize,
+        old_status: Option<Status>,
+        was_live: bool,
+        liveness_changed: bool,
+        by: Option<&str>,
+    ) {
+        let Some((_, m)) = self.members.get_index(index) else { return };
+        let l = m.state.liveness;
+        let new_suspicion = (l.status == Status::Suspect && liveness_changed)
+            .then(|| self.new_suspicion(now, l.incarnation, by.unwrap_or(&self.name)));
+        let Some((name, m)) = self.members.get_index_mut(index) else { return };
+        let status = m.state.liveness.status;
+        if liveness_changed {
+            if old_status != Some(status) {
+                m.changed_at = now;
+            }
+            m.suspicion = new_suspicion;
+            if let Some(s) = &m.suspicion {
+                self.suspicion_timers.push(Reverse((s.deadline, name.clone())));
+            }
+        }
+        let is_live = m.is_live();
+        match (is_live, was_live) {
+            (true, false) => self.live += 1,
+            (false, true) => self.live -= 1,
+            _ => {}
+        }
+        let Some(snapshot) = view(name, m).map(|v| v.to_member()) else { return };
+        let event = match (old_status, status) {
+            (None | Some(Status::Dead | Status::Left), Status::Alive | Status::Suspect) => {
+                Event::MemberJoined(snapshot)
+            }
+            (Some(Status::Alive), Status::Alive) => Event::MemberUpdated(snapshot),
+            (Some(Status::Suspect), Status::Alive) => {
+                self.stats.suspicions_refuted += 1;
+                Event::MemberAlive(snapshot)
+            }
+            (Some(Status::Alive), Status::Suspect) => Event::MemberSuspect(snapshot),
+            (Some(Status::Alive | Status::Suspect | Status::Left), Status::Dead) => Event::MemberFailed(snapshot),
+            (Some(Status::Alive | Status::Suspect | Status::Dead), Status::Left) => Event::MemberLeft(snapshot),
+            _ => return,
+        };
+        self.push_event(event);
+    }
+
+    /// Something was said about this node: refute anything that would outlive our claim.
+    fn apply_to_self(&mut self, update: Update<'_>) {
+        if self.leave.is_some() {
+            return;
+        }
+        match update {
+            Update::Alive { incarnation, addr, meta } => {
+                if addr != self.addr {
+                    if incarnation >= self.incarnation {
+                        self.stats.name_conflicts += 1;
+                        let event = Event::NameConflict { name: (*self.name).into(), known: self.addr, claimed: addr };
+                        self.push_event(event);
+                    }
+                } else if incarnation > self.incarnation || (incarnation == self.incarnation && *meta != *self.meta) {
+                    self.refute(incarnation);
+                }
+            }
+            Update::Status(l) => {
+                if l.incarnation >= self.incarnation {
+                    self.refute(l.incarnation);
+                    self.awareness.apply(1);
+                }
+            }
+        }
+    }
+
+    fn refute(&mut self, incarnation: u32) {
+        self.incarnation = incarnation.saturating_add(1);
+        self.stats.refutations += 1;
+        self.gossip_self_alive();
+    }
+
+    fn gossip_self_alive(&mut self) {
+        let msg = Message::Alive {
+            name: &self.name,
+            incarnation: self.incarnation,
+            addr: self.addr.into(),
+            meta: &self.meta,
+        };
+        let bytes = wire::encode_to_vec(&msg);
+        self.queue.push_member(&self.name, bytes.into());
+    }
+
+    fn gossip_update(&mut self, name: &str, update: Update<'_>, by: Option<&str>) {
+        let from = by.unwrap_or(&self.name);
+        let msg = match update {
+            Update::Alive { incarnation, addr, meta } => Message::Alive { name, incarnation, addr: addr.into(), meta },
+            Update::Status(Liveness { incarnation, status }) => match status {
+                Status::Alive => return,
+                Status::Suspect => Message::Suspect { name, incarnation, from },
+                Status::Dead => Message::Dead { name, incarnation, from },
+                Status::Left => Message::Left { name, incarnation },
+            },
+        };
+        self.queue.push_member(name, wire::encode_to_vec(&msg).into());
+    }
+
+    fn insert_probe_order(&mut self, index: usize) {
+        // A random position in the part of the round not yet probed, so a new member is
+        // probed within this round without disturbing the order of the others.
+        self.probe_order.push(index);
+        let last = self.probe_order.len() - 1;
+        let lo = self.probe_cursor.min(last);
+        let j = self.rng.random_range(lo..=last);
+        self.probe_order.swap(j, last);
+    }
+
+    // ---- dissemination and anti-entropy ---------------------------------------------------
+
+    fn gossip_round(&mut self, now: Instant) {
+        if self.queue.len() == 0 {
+            return;
+        }
+        let dead_window = self.config.gossip_to_the_dead;
+        let targets = self.random_members(self.config.gossip_fanout as usize, None, |_, m| {
+            m.is_live()
+                || (m.state.payload.is_some()
+                    && m.state.liveness.status == Status::Dead
+                    && now - m.changed_at < dead_window)
+        });
+        for i in targets {
+            if let Some(addr) = self.addr_of(i) {
+                self.push_outgoing(addr, Vec::new(), true);
+            }
+        }
+    }
+
+    fn push_pull_interval(&self) -> Duration {
+        // memberlist's pushPullScale: above 32 members, one more interval per doubling, so the
+        // cluster-wide anti-entropy load grows like n·log n instead of n².
+        let n = self.live + 1;
+        if n <= 32 {
+            return self.config.push_pull_interval;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let mult = libm::ceil(libm::log2(n as f64) - 5.0) + 1.0;
+        self.config.push_pull_interval.mul_f64(mult)
+    }
+
+    /// Sends this node's whole state to `dst`, split into MTU-sized chunks.
+    fn send_state(&mut self, dst: SocketAddr, reply: bool) {
+        let space = self.packet_space();
+        let mut buf = vec![0u8; space];
+        let marker = Message::Sync { from: &self.name, reply };
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        let mut pos = 0;
+        wire::encode_into(&marker, &mut buf, &mut pos);
+        let mut push = |msg: &Message<'_>, buf: &mut Vec<u8>, pos: &mut usize| {
+            if !wire::encode_into(msg, buf, pos) {
+                chunks.push(buf.get(..*pos).unwrap_or_default().to_vec());
+                *pos = 0;
+                wire::encode_into(&marker, buf, pos);
+                wire::encode_into(msg, buf, pos);
+            }
+        };
+        let me = Message::Alive {
+            name: &self.name,
+            incarnation: self.incarnation,
+            addr: self.addr.into(),
+            meta: &self.meta,
+        };
+        push(&me, &mut buf, &mut pos);
+        for (name, m) in &self.members {
+            if let Some(p) = &m.state.payload {
+                let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr.into(), meta: &p.meta };
+                push(&alive, &mut buf, &mut pos);
+            }
+            let Liveness { incarnation, status } = m.state.liveness;
+            let msg = match status {
+                Status::Alive => continue,
+                Status::Suspect => Message::Suspect { name, incarnation, from: &self.name },
+                Status::Dead => Message::Dead { name, incarnation, from: &self.name },
+                Status::Left => Message::Left { name, incarnation },
+            };
+            push(&msg, &mut buf, &mut pos);
+        }
+        chunks.push(buf.get(..pos).unwrap_or_default().to_vec());
+        for chunk in chunks {
+            self.push_outgoing(dst, chunk, false);
+        }
+    }
+
+    fn attempt_join(&mut self, now: Instant, next_backoff: Duration) {
+        for seed in self.seeds.clone() {
+            self.stats.syncs_started += 1;
+            self.send_state(seed, false);
+        }
+        // Jitter spreads the retries of many nodes started together.
+        let jittered = next_backoff.mul_f64(0.75 + 0.5 * self.rng.random::<f64>());
+        self.join_retry = Some((now + jittered, next_backoff));
+    }
+
+    /// Tries one recently failed member, so two sides of a healed partition find each other;
+    /// and a seed when this node is alone.
+    fn reconnect(&mut self, now: Instant) {
+        let window = self.config.reconnect_timeout;
+        let n = self.members.len();
+        if n > 0 {
+            for _ in 0..16 {
+                let i = self.rng.random_range(0..n);
+                let Some((_, m)) = self.members.get_index(i) else { continue };
+                if m.state.liveness.status == Status::Dead && now - m.changed_at < window {
+                    if let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) {
+                        self.stats.syncs_started += 1;
+                        self.send_state(addr, false);
+                    }
+                    break;
+                }
+            }
+        }
+        if self.live == 0 && self.joined && !self.seeds.is_empty() {
+            let seed = self.seeds.get(self.rng.random_range(0..self.seeds.len())).copied();
+            if let Some(seed) = seed {
+                self.stats.syncs_started += 1;
+                self.send_state(seed, false);
+            }
+        }
+    }
+
+    /// Forgets tombstones older than `tombstone_ttl`.
+    fn reap(&mut self, now: Instant) {
+        let ttl = self.config.tombstone_ttl;
+        let before = self.members.len();
+        self.members.retain(|_, m| m.is_live() || now - m.changed_at < ttl);
+        if self.members.len() != before {
+            self.probe_order = (0..self.members.len()).collect();
+            self.probe_order.shuffle(&mut self.rng);
+            self.probe_cursor = 0;
+        }
+    }
+
+    fn finish_leave(&mut self) {
+        let Some(l) = self.leave.as_mut() else { return };
+        if l.done {
+            return;
+        }
+        l.done = true;
+        let acknowledged = l.acknowledged;
+        self.push_event(Event::LeaveComplete { acknowledged });
+    }
+
+    // ---- helpers --------------------------------------------------------------------------
+
+    fn addr_of(&self, index: usize) -> Option<SocketAddr> {
+        self.members.get_index(index).and_then(|(_, m)| m.state.payload.as_ref()).map(|p| p.addr)
+    }
+
+    /// Up to `k` distinct random members satisfying `eligible`, other than `exclude`.
+    fn random_members(
+        &mut self,
+        k: usize,
+        exclude: Option<usize>,
+        eligible: impl Fn(&str, &Member) -> bool,
+    ) -> Vec<usize> {
+        let n = self.members.len();
+        let mut picked = Vec::with_capacity(k);
+        if k == 0 || n == 0 {
+            return picked;
+        }
+        let ok = |i: usize, picked: &[usize]| {
+            Some(i) != exclude
+                && !picked.contains(&i)
+                && self.members.get_index(i).is_some_and(|(name, m)| eligible(name, m))
+        };
+        if n <= 4 * k + 16 {
+            let mut all: Vec<usize> = (0..n).filter(|&i| ok(i, &[])).collect();
+            let (chosen, _) = all.partial_shuffle(&mut self.rng, k);
+            picked.extend_from_slice(chosen);
+            return picked;
+        }
+        // Rejection sampling: cheap when most members are eligible, bounded when few are.
+        for _ in 0..8 * k + 32 {
+            let i = self.rng.random_range(0..n);
+            if ok(i, &picked) {
+                picked.push(i);
+                if picked.len() == k {
+                    break;
+                }
+            }
+        }
+        picked
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        #[allow(clippy::cast_precision_loss)]
+        let scale = libm::ceil(libm::log10((self.live + 2) as f64)) as u32;
+        self.config.retransmit_mult * scale.max(1)
+    }
+
+    /// Body bytes available in a packet. Always leaves room for encryption, so a packet sized
+    /// before a key is installed still fits after.
+    fn packet_space(&self) -> usize {
+        self.config.mtu - Header::encoded_len(self.config.label.as_bytes(), true) - TAG_LEN
+    }
+
+    fn send(&mut self, dst: SocketAddr, msgs: &[Message<'_>], piggyback: bool) {
+        self.push_outgoing(dst, encode_msgs(msgs), piggyback);
+    }
+
+    fn push_outgoing(&mut self, destination: SocketAddr, body: Vec<u8>, piggyback: bool) {
+        if self.outbox.len() >= MAX_OUTBOX {
+            self.outbox.pop_front();
+            self.stats.outbox_dropped += 1;
+        }
+        self.outbox.push_back(Outgoing { destination, body, piggyback });
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+}
+
+fn status(incarnation: u32, status: Status) -> Update<'static> {
+    Update::Status(Liveness { incarnation, status })
+}
+
+fn view<'a>(name: &'a str, m: &'a Member) -> Option<MemberView<'a>> {
+    let p = m.state.payload.as_ref()?;
+    Some(MemberView {
+        name,
+        addr: p.addr,
+        status: m.state.liveness.status,
+        incarnation: m.state.liveness.incarnation,
+        meta: &p.meta,
+    })
+}
+
+fn encode_msgs(msgs: &[Message<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in msgs {
+        out.extend_from_slice(&wire::encode_to_vec(m));
+    }
+    out
+}
+
+fn reap_interval(config: &Config) -> Duration {
+    (config.tombstone_ttl / 8).max(Duration::from_secs(1))
+}

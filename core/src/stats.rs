@@ -1,0 +1,57 @@
+//! Counters the core keeps; runtimes export them (Prometheus, Python, JS, Swift).
+
+/// Monotonic counters since the node was created. Every dropped datagram is counted under
+/// exactly one `dropped_*` reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_datagram`.
+    pub packets_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Datagrams produced by `poll_transmit`.
+    pub packets_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+    /// Larger than `max_inbound_packet`.
+    pub dropped_oversized: u64,
+    /// Over the per-source or global rate limit.
+    pub dropped_rate_limited: u64,
+    /// Not a well-formed frame or body (bad magic, truncated, malformed, bad names, …).
+    pub dropped_malformed: u64,
+    /// A wire version this node does not speak, or unknown flags.
+    pub dropped_version: u64,
+    /// Another cluster's label.
+    pub dropped_label: u64,
+    /// Failed authentication: wrong key, tampered, or encrypted/plain mismatch.
+    pub dropped_auth: u64,
+    /// A replayed nonce.
+    pub dropped_replay: u64,
+    /// Pings for a name other than ours (a stale address); not answered.
+    pub misdirected_pings: u64,
+    /// Probes this node started.
+    pub probes_sent: u64,
+    /// Probes that got no ack, directly or indirectly.
+    pub probes_failed: u64,
+    /// Indirect probe requests (PING-REQ) sent.
+    pub indirect_probes_sent: u64,
+    /// Nacks received from indirect probers.
+    pub nacks_received: u64,
+    /// Suspicions this node raised from its own failed probes.
+    pub suspicions_raised: u64,
+    /// Suspect members that came back alive (refuted) in this node's view.
+    pub suspicions_refuted: u64,
+    /// Times this node refuted a suspicion, failure or stale claim about itself.
+    pub refutations: u64,
+    /// Members this node declared failed when their suspicion timed out.
+    pub failures_declared: u64,
+    /// Alive claims for a known live name from another address, ignored.
+    pub name_conflicts: u64,
+    /// Updates about new names ignored because `max_members` was reached.
+    pub members_over_limit: u64,
+    /// User broadcasts evicted from the queue before being fully retransmitted.
+    pub user_broadcasts_dropped: u64,
+    /// Anti-entropy exchanges started (requests sent).
+    pub syncs_started: u64,
+    /// Outgoing packets dropped because the caller stopped draining `poll_transmit`.
+    pub outbox_dropped: u64,
+}

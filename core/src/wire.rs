@@ -1,0 +1,387 @@
+//! Wire format, version 1: the frame header and the postcard-encoded messages of a body.
+//!
+//! `docs/wire-format.md` is the specification; this module is its implementation. A frame is
+//!
+//! ```text
+//! magic "RU" | version 1 | flags | label_len | label | [key_id | nonce(12)] | body | [tag(16)]
+//! ```
+//!
+//! and a body is a concatenation of postcard-encoded [`Message`]s with no count or framing
+//! between them: the first is the packet's primary message (a probe, an ack, …) and the rest
+//! are piggybacked updates. Decoding borrows names, metadata and payloads from the packet, so a
+//! packet whose updates are all known already is merged without allocating per message.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// First two bytes of every frame.
+pub const MAGIC: [u8; 2] = *b"RU";
+/// The wire-format version this code speaks.
+pub const VERSION: u8 = 1;
+/// Flag bit: the body is sealed with ChaCha20-Poly1305.
+pub const FLAG_ENCRYPTED: u8 = 0x01;
+/// Longest cluster label, in bytes.
+pub const MAX_LABEL_LEN: usize = 64;
+/// Longest node name, in bytes (UTF-8, never empty).
+pub const MAX_NAME_LEN: usize = 64;
+/// Largest metadata value the wire accepts, in bytes.
+pub const MAX_META_LEN: usize = 512;
+/// Most messages accepted in one packet; bounds the work and memory of one datagram.
+pub const MAX_MESSAGES_PER_PACKET: usize = 512;
+/// Bytes of the fixed part of the header (magic, version, flags, label length).
+pub const FIXED_HEADER_LEN: usize = 5;
+/// Bytes of key id + nonce in an encrypted frame's header.
+pub const CRYPTO_HEADER_LEN: usize = 1 + NONCE_LEN;
+/// ChaCha20-Poly1305 nonce length.
+pub const NONCE_LEN: usize = 12;
+/// Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+
+/// A socket address as it travels on the wire (IPv6 flow info and scope id are not carried).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Addr {
+    /// IPv4 octets and port.
+    V4([u8; 4], u16),
+    /// IPv6 octets and port.
+    V6([u8; 16], u16),
+}
+
+impl From<SocketAddr> for Addr {
+    fn from(a: SocketAddr) -> Self {
+        match a.ip() {
+            IpAddr::V4(ip) => Addr::V4(ip.octets(), a.port()),
+            IpAddr::V6(ip) => Addr::V6(ip.octets(), a.port()),
+        }
+    }
+}
+
+impl From<Addr> for SocketAddr {
+    fn from(a: Addr) -> Self {
+        match a {
+            Addr::V4(ip, port) => SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port),
+            Addr::V6(ip, port) => SocketAddr::new(IpAddr::V6(Ipv6Addr::from(ip)), port),
+        }
+    }
+}
+
+/// One protocol message. The variant order is the wire discriminant (postcard varint).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message<'a> {
+    /// 0 — a probe. `target` is the name the sender believes lives at the destination address;
+    /// a node with another name ignores it, so a stale address never vouches for a dead member.
+    Ping {
+        /// Sequence number to echo in the ack.
+        seq: u32,
+        /// Name of the probed member.
+        target: &'a str,
+    },
+    /// 1 — answer to a ping.
+    Ack {
+        /// The ping's sequence number.
+        seq: u32,
+    },
+    /// 2 — an indirect prober could not reach the target (Lifeguard).
+    Nack {
+        /// The ping-req's sequence number.
+        seq: u32,
+    },
+    /// 3 — please probe `target` at `addr` for me and relay its ack (SWIM PING-REQ).
+    PingReq {
+        /// Sequence number to use in the relayed ack or nack.
+        seq: u32,
+        /// Name of the member to probe.
+        target: &'a str,
+        /// Its address.
+        addr: Addr,
+        /// Whether the requester wants a nack if the target does not answer.
+        nack: bool,
+    },
+    /// 4 — `name` is alive at `addr` with `meta`, as of `incarnation`.
+    Alive {
+        /// Member name.
+        name: &'a str,
+        /// Incarnation the claim is valid for.
+        incarnation: u32,
+        /// Address the member is reached at.
+        addr: Addr,
+        /// Opaque application metadata.
+        meta: &'a [u8],
+    },
+    /// 5 — `from` suspects `name` at `incarnation`.
+    Suspect {
+        /// Member name.
+        name: &'a str,
+        /// Incarnation suspected.
+        incarnation: u32,
+        /// Who suspects it.
+        from: &'a str,
+    },
+    /// 6 — `from` declared `name` failed at `incarnation`.
+    Dead {
+        /// Member name.
+        name: &'a str,
+        /// Incarnation declared failed.
+        incarnation: u32,
+        /// Who declared it.
+        from: &'a str,
+    },
+    /// 7 — `name` left gracefully; final for `incarnation`.
+    Left {
+        /// Member name.
+        name: &'a str,
+        /// Incarnation that left.
+        incarnation: u32,
+    },
+    /// 8 — an application broadcast, identified by `(origin, id)`.
+    User {
+        /// Name of the node that broadcast it.
+        origin: &'a str,
+        /// Unique per origin (a counter from a random start).
+        id: u64,
+        /// Opaque application bytes.
+        payload: &'a [u8],
+    },
+    /// 9 — the rest of this packet is one chunk of `from`'s full state (anti-entropy).
+    /// `reply: false` asks the receiver to answer with its own full state.
+    Sync {
+        /// Sender's name.
+        from: &'a str,
+        /// Whether this is the answer to a sync request.
+        reply: bool,
+    },
+}
+
+impl Message<'_> {
+    /// Checks what postcard cannot: names are non-empty and short, metadata is bounded.
+    fn validate(&self) -> Result<(), DecodeError> {
+        let name = |n: &str| if n.is_empty() || n.len() > MAX_NAME_LEN { Err(DecodeError::BadName) } else { Ok(()) };
+        match *self {
+            Message::Ping { target, .. } | Message::PingReq { target, .. } => name(target),
+            Message::Ack { .. } | Message::Nack { .. } => Ok(()),
+            Message::Alive { name: n, meta, .. } => {
+                name(n)?;
+                if meta.len() > MAX_META_LEN { Err(DecodeError::MetaTooLong) } else { Ok(()) }
+            }
+            Message::Suspect { name: n, from, .. } | Message::Dead { name: n, from, .. } => name(n).and(name(from)),
+            Message::Left { name: n, .. } => name(n),
+            Message::User { origin, .. } => name(origin),
+            Message::Sync { from, .. } => name(from),
+        }
+    }
+}
+
+/// Why a datagram was rejected. Each maps to one drop counter in [`Stats`](crate::Stats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Shorter than its header says, or not starting with the magic bytes.
+    Truncated,
+    /// The magic bytes are wrong: not a Rumor packet.
+    BadMagic,
+    /// A version this code does not speak.
+    UnknownVersion(u8),
+    /// Reserved flag bits are set.
+    UnknownFlags(u8),
+    /// The frame is encrypted and this node has no keys, or the reverse.
+    EncryptionMismatch,
+    /// The cluster label differs from ours.
+    WrongLabel,
+    /// No key in the keyring authenticates the frame.
+    Unauthenticated,
+    /// The nonce was seen before from this sender.
+    Replayed,
+    /// The body is not a sequence of valid messages.
+    Malformed,
+    /// A name is empty or longer than 64 bytes.
+    BadName,
+    /// Metadata is longer than 512 bytes.
+    MetaTooLong,
+    /// More than 512 messages in one packet.
+    TooManyMessages,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Truncated => f.write_str("truncated frame"),
+            DecodeError::BadMagic => f.write_str("not a rumor frame (bad magic)"),
+            DecodeError::UnknownVersion(v) => write!(f, "unknown wire version {v}"),
+            DecodeError::UnknownFlags(b) => write!(f, "unknown flag bits {b:#04x}"),
+            DecodeError::EncryptionMismatch => f.write_str("encryption mode differs from ours"),
+            DecodeError::WrongLabel => f.write_str("cluster label differs from ours"),
+            DecodeError::Unauthenticated => f.write_str("no key authenticates the frame"),
+            DecodeError::Replayed => f.write_str("replayed nonce"),
+            DecodeError::Malformed => f.write_str("malformed body"),
+            DecodeError::BadName => f.write_str("empty or overlong name"),
+            DecodeError::MetaTooLong => f.write_str("metadata too long"),
+            DecodeError::TooManyMessages => f.write_str("too many messages in one packet"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for DecodeError {}
+
+/// A parsed frame header; borrows the label from the datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Whether the body is sealed.
+    pub encrypted: bool,
+    /// The cluster label.
+    pub label: &'a [u8],
+    /// Key id hint (encrypted frames only).
+    pub key_id: u8,
+    /// Nonce (encrypted frames only; zero otherwise).
+    pub nonce: [u8; NONCE_LEN],
+    /// Header length in bytes: the body starts here, and the header is the AEAD's associated data.
+    pub len: usize,
+}
+
+impl<'a> Header<'a> {
+    /// Parses the header at the start of `frame`.
+    pub fn parse(frame: &'a [u8]) -> Result<Self, DecodeError> {
+        let fixed = frame.get(..FIXED_HEADER_LEN).ok_or(DecodeError::Truncated)?;
+        let [m0, m1, version, flags, label_len] =
+            <[u8; FIXED_HEADER_LEN]>::try_from(fixed).map_err(|_| DecodeError::Truncated)?;
+        if [m0, m1] != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        if version != VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        if flags & !FLAG_ENCRYPTED != 0 {
+            return Err(DecodeError::UnknownFlags(flags));
+        }
+        let label_len = usize::from(label_len);
+        if label_len > MAX_LABEL_LEN {
+            return Err(DecodeError::Malformed);
+        }
+        let label_end = FIXED_HEADER_LEN + label_len;
+        let label = frame.get(FIXED_HEADER_LEN..label_end).ok_or(DecodeError::Truncated)?;
+        let encrypted = flags & FLAG_ENCRYPTED != 0;
+        if !encrypted {
+            return Ok(Header { encrypted, label, key_id: 0, nonce: [0; NONCE_LEN], len: label_end });
+        }
+        let crypto = frame.get(label_end..label_end + CRYPTO_HEADER_LEN).ok_or(DecodeError::Truncated)?;
+        let (key_id, nonce) = crypto.split_first().ok_or(DecodeError::Truncated)?;
+        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).map_err(|_| DecodeError::Truncated)?;
+        if frame.len() < label_end + CRYPTO_HEADER_LEN + TAG_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(Header { encrypted, label, key_id: *key_id, nonce, len: label_end + CRYPTO_HEADER_LEN })
+    }
+
+    /// Length of the header a frame with this label and mode will have.
+    pub fn encoded_len(label: &[u8], encrypted: bool) -> usize {
+        FIXED_HEADER_LEN + label.len() + if encrypted { CRYPTO_HEADER_LEN } else { 0 }
+    }
+
+    /// Writes a header into `out`, returning its length. `out` must hold
+    /// [`Header::encoded_len`] bytes and the label must be at most 64 bytes (the config checks).
+    pub fn write(out: &mut [u8], label: &[u8], crypto: Option<(u8, [u8; NONCE_LEN])>) -> Option<usize> {
+        let len = Header::encoded_len(label, crypto.is_some());
+        let out = out.get_mut(..len)?;
+        let flags = if crypto.is_some() { FLAG_ENCRYPTED } else { 0 };
+        let label_len = u8::try_from(label.len()).ok().filter(|&l| usize::from(l) <= MAX_LABEL_LEN)?;
+        let (fixed, rest) = out.split_at_mut(FIXED_HEADER_LEN);
+        fixed.copy_from_slice(&[MAGIC[0], MAGIC[1], VERSION, flags, label_len]);
+        let (label_out, rest) = rest.split_at_mut(label.len());
+        label_out.copy_from_slice(label);
+        if let Some((key_id, nonce)) = crypto {
+            let (id_out, nonce_out) = rest.split_at_mut(1);
+            id_out.copy_from_slice(&[key_id]);
+            nonce_out.copy_from_slice(&nonce);
+        }
+        Some(len)
+    }
+}
+
+/// Appends one encoded message to `out[*pos..]`, advancing `pos`. Returns `false` (and leaves
+/// `pos` and the meaning of `out` unchanged) when it does not fit.
+pub fn encode_into(msg: &Message<'_>, out: &mut [u8], pos: &mut usize) -> bool {
+    let Some(space) = out.get_mut(*pos..) else { return false };
+    match postcard::to_slice(msg, space) {
+        Ok(written) => {
+            *pos += written.len();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Encodes one message into a new vector.
+pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
+    // Serializing into a Vec only fails on allocation failure, which aborts anyway.
+    postcard::to_allocvec(msg).unwrap_or_default()
+}
+
+/// Decodes a whole body into `out`, validating every message. On error `out` may hold a
+/// prefix of the body; callers must discard it (the node drops the whole packet).
+pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result<(), DecodeError> {
+    out.clear();
+    while !body.is_empty() {
+        if out.len() == MAX_MESSAGES_PER_PACKET {
+            return Err(DecodeError::TooManyMessages);
+        }
+        let (msg, rest) = postcard::take_from_bytes::<Message<'a>>(body).map_err(|_| DecodeError::Malformed)?;
+        msg.validate()?;
+        out.push(msg);
+        body = rest;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn header_roundtrip() {
+        let mut buf = [0u8; 64];
+        let n = Header::write(&mut buf, b"prod", Some((7, [9; NONCE_LEN]))).expect("fits");
+        assert_eq!(n, 5 + 4 + 13);
+        let mut frame = buf[..n].to_vec();
+        frame.extend_from_slice(&[0; TAG_LEN]);
+        let h = Header::parse(&frame).expect("parses");
+        assert_eq!((h.encrypted, h.label, h.key_id, h.nonce, h.len), (true, &b"prod"[..], 7, [9; NONCE_LEN], n));
+    }
+
+    #[test]
+    fn header_rejects() {
+        assert_eq!(Header::parse(b"RU"), Err(DecodeError::Truncated));
+        assert_eq!(Header::parse(b"XX\x01\x00\x00"), Err(DecodeError::BadMagic));
+        assert_eq!(Header::parse(b"RU\x02\x00\x00"), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(Header::parse(b"RU\x01\x02\x00"), Err(DecodeError::UnknownFlags(2)));
+        assert_eq!(Header::parse(b"RU\x01\x00\x05ab"), Err(DecodeError::Truncated));
+        assert_eq!(Header::parse(b"RU\x01\x01\x00\x01\x02"), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn body_roundtrip_and_limits() {
+        let msgs = [
+            Message::Ping { seq: 7, target: "b" },
+            Message::Alive { name: "a", incarnation: 3, addr: Addr::V4([10, 0, 0, 1], 7946), meta: b"x" },
+            Message::Sync { from: "a", reply: true },
+        ];
+        let mut buf = [0u8; 256];
+        let mut pos = 0;
+        for m in &msgs {
+            assert!(encode_into(m, &mut buf, &mut pos));
+        }
+        let mut out = Vec::new();
+        decode_body(&buf[..pos], &mut out).expect("decodes");
+        assert_eq!(out, msgs);
+        assert_eq!(decode_body(&buf[..pos - 1], &mut out), Err(DecodeError::Malformed));
+        let empty_name = encode_to_vec(&Message::Left { name: "", incarnation: 1 });
+        assert_eq!(decode_body(&empty_name, &mut out), Err(DecodeError::BadName));
+        let many = [1u8, 0].repeat(MAX_MESSAGES_PER_PACKET + 1);
+        assert_eq!(decode_body(&many, &mut out), Err(DecodeError::TooManyMessages));
+        let mut tiny = [0u8; 3];
+        let mut pos = 0;
+        assert!(!encode_into(&msgs[1], &mut tiny, &mut pos));
+        assert_eq!(pos, 0);
+    }
+}
