@@ -117,6 +117,9 @@ struct Suspicion {
     /// The first suspecter, then each independent confirmer.
     confirmers: Vec<Box<str>>,
     deadline: Instant,
+    /// The timeout passed once and the holder asked the suspect and two members whether
+    /// anyone knows better; the next expiry declares the member failed.
+    final_check: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -618,20 +621,20 @@ impl Node {
                     self.on_ping_req(now, from, seq, target, addr.into(), nack)
                 }
                 Message::Alive { name, incarnation, addr, meta } => {
-                    self.apply(now, name, Update::Alive { incarnation, addr: addr.into(), meta }, None);
+                    self.apply(now, name, Update::Alive { incarnation, addr: addr.into(), meta }, None, Some(from));
                 }
                 Message::Suspect { name, incarnation, from: by } => {
-                    self.apply(now, name, status(incarnation, Status::Suspect), Some(by));
+                    self.apply(now, name, status(incarnation, Status::Suspect), Some(by), Some(from));
                 }
                 Message::Dead { name, incarnation, from: by } => {
                     // A failure learnt through anti-entropy is only a suspicion here: this
                     // node checks for itself, which keeps one stale replica from killing
                     // members across a healed partition.
                     let s = if via == Via::Sync { Status::Suspect } else { Status::Dead };
-                    self.apply(now, name, status(incarnation, s), Some(by));
+                    self.apply(now, name, status(incarnation, s), Some(by), Some(from));
                 }
                 Message::Left { name, incarnation } => {
-                    self.apply(now, name, status(incarnation, Status::Left), None);
+                    self.apply(now, name, status(incarnation, Status::Left), None, Some(from));
                 }
                 Message::User { origin, id, payload } => self.on_user(now, origin, id, payload, msg),
                 Message::Sync { from: _, reply } => {
@@ -963,7 +966,7 @@ impl Node {
         if m.state.liveness.status == Status::Alive {
             self.stats.suspicions_raised += 1;
         }
-        self.apply(now, &p.target, status(incarnation, Status::Suspect), None);
+        self.apply(now, &p.target, status(incarnation, Status::Suspect), None, None);
     }
 
     fn expire_relays(&mut self, now: Instant) {
@@ -988,11 +991,47 @@ impl Node {
             let Some(Reverse((_, name))) = self.suspicion_timers.pop() else { break };
             let due = self.members.get(&name).and_then(|m| {
                 let s = m.suspicion.as_ref()?;
-                (m.state.liveness.status == Status::Suspect && s.deadline <= now).then_some(s.incarnation)
+                (m.state.liveness.status == Status::Suspect && s.deadline <= now)
+                    .then_some((s.incarnation, s.final_check))
             });
-            if let Some(incarnation) = due {
-                self.stats.failures_declared += 1;
-                self.apply(now, &name, status(incarnation, Status::Dead), None);
+            match due {
+                Some((incarnation, false)) if self.config.lifeguard.buddy => self.final_check(now, &name, incarnation),
+                Some((incarnation, _)) => {
+                    self.stats.failures_declared += 1;
+                    self.apply(now, &name, status(incarnation, Status::Dead), None, None);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Before declaring a suspect failed, ask it (a ping carrying the suspicion) and two other
+    /// members (the suspicion alone) whether anyone knows better, and wait one probe timeout.
+    /// A suspect that refuted answers with its new incarnation, and so does any member that
+    /// saw the refutation (see `repair_stale`), which covers the case where the refutation's
+    /// gossip happened to miss this node. The cost is one probe timeout of detection time and
+    /// three small packets per holder.
+    fn final_check(&mut self, now: Instant, name: &str, incarnation: u32) {
+        let wait = self.awareness.scale(self.config.probe_timeout);
+        let Some(index) = self.members.get_index_of(name) else { return };
+        let Some((name, m)) = self.members.get_index_mut(index) else { return };
+        let Some(s) = m.suspicion.as_mut() else { return };
+        s.final_check = true;
+        s.deadline = now + wait;
+        let by = s.confirmers.first().cloned().unwrap_or_else(|| self.name.clone());
+        let name = name.clone();
+        self.suspicion_timers.push(Reverse((now + wait, name.clone())));
+        let suspect = Message::Suspect { name: &name, incarnation, from: &by };
+        let notice = encode_msgs(&[suspect]);
+        if let Some(addr) = self.addr_of(index) {
+            let seq = self.take_seq();
+            let mut body = encode_msgs(&[Message::Ping { seq, target: &name }]);
+            body.extend_from_slice(&notice);
+            self.push_outgoing(addr, body, true);
+        }
+        for i in self.random_members(2, Some(index), |_, m| m.is_live()) {
+            if let Some(addr) = self.addr_of(i) {
+                self.push_outgoing(addr, notice.clone(), true);
             }
         }
     }
@@ -1010,6 +1049,7 @@ impl Node {
             max,
             confirmers: vec![by.into()],
             deadline: now + timeout,
+            final_check: false,
         })
     }
 
@@ -1041,9 +1081,9 @@ impl Node {
     /// Applies one update about `name` and does what follows: events, suspicion timers,
     /// re-gossip of news, refutation when it is about this node. `by` is who suspected or
     /// declared the failure (this node when `None`).
-    fn apply(&mut self, now: Instant, name: &str, update: Update<'_>, by: Option<&str>) {
+    fn apply(&mut self, now: Instant, name: &str, update: Update<'_>, by: Option<&str>, source: Option<SocketAddr>) {
         if name == &*self.name {
-            self.apply_to_self(update);
+            self.apply_to_self(update, source);
             return;
         }
         let (index, old, merged) = match self.members.get_index_of(name) {
@@ -1077,11 +1117,32 @@ impl Node {
                     self.gossip_update(name, update, Some(&by));
                 }
             }
+            if let (Update::Status(l), Some(source)) = (update, source) {
+                self.repair_stale(index, l, source);
+            }
             return;
         }
         let (old_status, was_live) = old.unwrap_or((None, false));
         self.after_merge(now, index, old_status, was_live, merged.liveness, by);
         self.gossip_update(name, update, by);
+    }
+
+    /// The sender holds a suspicion or failure we know was refuted: tell it directly instead
+    /// of hoping gossip reaches it before its suspicion times out.
+    fn repair_stale(&mut self, index: usize, stale: Liveness, source: SocketAddr) {
+        let Some((name, m)) = self.members.get_index(index) else { return };
+        let current = m.state.liveness;
+        if !matches!(stale.status, Status::Suspect | Status::Dead)
+            || current.status != Status::Alive
+            || current.incarnation <= stale.incarnation
+        {
+            return;
+        }
+        let Some(p) = &m.state.payload else { return };
+        let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr.into(), meta: &p.meta };
+        let body = encode_msgs(&[alive]);
+        self.stats.stale_repairs += 1;
+        self.push_outgoing(source, body, true);
     }
 
     /// An alive claim from a new address for a name whose current holder is not known to be
@@ -1151,12 +1212,13 @@ impl Node {
         self.push_event(event);
     }
 
-    /// Something was said about this node: refute anything that would outlive our claim.
-    fn apply_to_self(&mut self, update: Update<'_>) {
+    /// Something was said about this node: refute anything that would outlive our claim, and
+    /// answer the sender directly so a stale view is corrected at once.
+    fn apply_to_self(&mut self, update: Update<'_>, source: Option<SocketAddr>) {
         if self.leave.is_some() {
             return;
         }
-        match update {
+        let answer = match update {
             Update::Alive { incarnation, addr, meta } => {
                 if addr != self.addr {
                     if incarnation >= self.incarnation {
@@ -1167,13 +1229,27 @@ impl Node {
                 } else if incarnation > self.incarnation || (incarnation == self.incarnation && *meta != *self.meta) {
                     self.refute(incarnation);
                 }
+                false
             }
             Update::Status(l) => {
                 if l.incarnation >= self.incarnation {
                     self.refute(l.incarnation);
                     self.awareness.apply(1);
+                    true
+                } else {
+                    matches!(l.status, Status::Suspect | Status::Dead)
                 }
             }
+        };
+        if let (true, Some(source)) = (answer, source) {
+            let alive = Message::Alive {
+                name: &self.name,
+                incarnation: self.incarnation,
+                addr: self.addr.into(),
+                meta: &self.meta,
+            };
+            let body = encode_msgs(&[alive]);
+            self.push_outgoing(source, body, true);
         }
     }
 
