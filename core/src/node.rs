@@ -530,8 +530,8 @@ impl Node {
         }
         let mut scratch = core::mem::take(&mut self.scratch);
         match self.open_frame(datagram, &mut scratch) {
-            Ok((body_range, nonce)) => {
-                let body = scratch.get(body_range).unwrap_or_default();
+            Ok(nonce) => {
+                let body = &scratch[..];
                 let mut msgs = Vec::with_capacity(16);
                 match wire::decode_body(body, &mut msgs) {
                     Ok(()) => {
@@ -548,38 +548,15 @@ impl Node {
         self.scratch = scratch;
     }
 
-    /// Checks the header and opens the body into `scratch`; returns where the body is and,
-    /// for encrypted frames, the nonce to record once the body decodes.
-    fn open_frame(
-        &self,
-        datagram: &[u8],
-        scratch: &mut Vec<u8>,
-    ) -> Result<(core::ops::Range<usize>, Option<[u8; wire::NONCE_LEN]>), DecodeError> {
+    /// Checks the header and opens the body into `scratch`; returns, for encrypted frames,
+    /// the nonce to record once the body decodes. The replay check comes before decryption.
+    fn open_frame(&self, datagram: &[u8], scratch: &mut Vec<u8>) -> Result<Option<[u8; wire::NONCE_LEN]>, DecodeError> {
         let header = Header::parse(datagram)?;
-        if header.label != self.config.label.as_bytes() {
-            return Err(DecodeError::WrongLabel);
-        }
-        let keyring = &self.config.keyring;
-        if header.encrypted != keyring.is_enabled() {
-            return Err(DecodeError::EncryptionMismatch);
-        }
-        scratch.clear();
-        if !header.encrypted {
-            scratch.extend_from_slice(datagram.get(header.len..).unwrap_or_default());
-            return Ok((0..scratch.len(), None));
-        }
-        if !self.replay.check(&header.nonce) {
+        if header.encrypted && header.label == self.config.label.as_bytes() && !self.replay.check(&header.nonce) {
             return Err(DecodeError::Replayed);
         }
-        let aad = datagram.get(..header.len).ok_or(DecodeError::Truncated)?;
-        let sealed = datagram.get(header.len..).ok_or(DecodeError::Truncated)?;
-        let body_len = sealed.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated)?;
-        let (ciphertext, tag) = sealed.split_at(body_len);
-        scratch.extend_from_slice(ciphertext);
-        if !keyring.open(header.key_id, header.nonce, aad, scratch, tag) {
-            return Err(DecodeError::Unauthenticated);
-        }
-        Ok((0..body_len, Some(header.nonce)))
+        let header = wire::decode_frame(&self.config.keyring, self.config.label.as_bytes(), datagram, scratch)?;
+        Ok(header.encrypted.then_some(header.nonce))
     }
 
     fn count_drop(&mut self, e: DecodeError) {

@@ -333,6 +333,55 @@ pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result
     Ok(())
 }
 
+/// Frames `body`: header, then the body in the clear, or sealed with `key` under `nonce`
+/// (ChaCha20-Poly1305, the header as associated data). This is the exact byte layout
+/// [`Node`](crate::Node) sends; it is public for test vectors and second implementations.
+pub fn encode_frame(label: &[u8], seal: Option<(&crate::Key, [u8; NONCE_LEN])>, body: &[u8]) -> Option<Vec<u8>> {
+    let header_len = Header::encoded_len(label, seal.is_some());
+    let mut out = alloc::vec![0u8; header_len + body.len() + if seal.is_some() { TAG_LEN } else { 0 }];
+    Header::write(&mut out, label, seal.map(|(k, n)| (k.id(), n)))?;
+    out.get_mut(header_len..header_len + body.len())?.copy_from_slice(body);
+    if let Some((key, nonce)) = seal {
+        let ring = crate::Keyring::with_primary(key.clone());
+        let (head, rest) = out.split_at_mut(header_len);
+        let (_, tag) = ring.seal(nonce, head, rest.get_mut(..body.len())?)?;
+        out.get_mut(header_len + body.len()..)?.copy_from_slice(&tag);
+    }
+    Some(out)
+}
+
+/// Checks and opens a frame: the inverse of [`encode_frame`]. Returns the header and the body
+/// (decrypted into `out`). `keyring` empty means "expect plaintext"; the label must match.
+pub fn decode_frame<'a>(
+    keyring: &crate::Keyring,
+    label: &[u8],
+    frame: &'a [u8],
+    out: &mut Vec<u8>,
+) -> Result<Header<'a>, DecodeError> {
+    let header = Header::parse(frame)?;
+    if header.label != label {
+        return Err(DecodeError::WrongLabel);
+    }
+    if header.encrypted != keyring.is_enabled() {
+        return Err(DecodeError::EncryptionMismatch);
+    }
+    out.clear();
+    let payload = frame.get(header.len..).ok_or(DecodeError::Truncated)?;
+    if !header.encrypted {
+        out.extend_from_slice(payload);
+        return Ok(header);
+    }
+    let aad = frame.get(..header.len).ok_or(DecodeError::Truncated)?;
+    let body_len = payload.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated)?;
+    let (ciphertext, tag) = payload.split_at(body_len);
+    out.extend_from_slice(ciphertext);
+    if !keyring.open(header.key_id, header.nonce, aad, out, tag) {
+        out.clear();
+        return Err(DecodeError::Unauthenticated);
+    }
+    Ok(header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
