@@ -621,6 +621,12 @@ impl Node {
                         self.joined = true;
                         self.join_retry = None;
                         self.push_event(Event::Joined);
+                        // The seed's answer may predate members that joined at the same time,
+                        // and their alive gossip may have finished before anyone knew us:
+                        // exchange state with a random member soon rather than in a full
+                        // anti-entropy interval.
+                        let soon = self.config.probe_interval.saturating_mul(2).mul_f64(1.0 + self.rng.random::<f64>());
+                        self.next_push_pull = self.next_push_pull.min(now + soon);
                     }
                 }
             }

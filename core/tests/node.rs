@@ -1,0 +1,279 @@
+//! The node's contract, driven by hand: bad input is dropped, counted and changes nothing;
+//! commands validate; the buddy system, refutation and join backoff behave as documented.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use rumor_core::wire::{self, Addr, Message, decode_body, encode_frame};
+use rumor_core::{Config, Error, Event, Identity, Instant, Key, Keyring, Node, Stats, Status};
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], port))
+}
+
+fn node_with(config: Config) -> Node {
+    let me = Identity { name: "me".into(), addr: addr(1), meta: b"m".to_vec() };
+    Node::new(config, me, [3; 32], Instant::ZERO).unwrap()
+}
+
+fn body(msgs: &[Message<'_>]) -> Vec<u8> {
+    msgs.iter().flat_map(wire::encode_to_vec).collect()
+}
+
+fn alive(name: &str, port: u16, incarnation: u32) -> Message<'_> {
+    Message::Alive { name, incarnation, addr: Addr::from(addr(port)), meta: b"" }
+}
+
+/// Every datagram the node wants to send now, decoded (plaintext nodes only).
+fn drain(node: &mut Node, now: Instant) -> Vec<(SocketAddr, Vec<String>)> {
+    let mut buf = [0u8; 1400];
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit(now, &mut buf) {
+        let mut plain = Vec::new();
+        wire::decode_frame(&Keyring::new(), b"", &buf[..t.size], &mut plain).unwrap();
+        let mut msgs = Vec::new();
+        decode_body(&plain, &mut msgs).unwrap();
+        out.push((t.destination, msgs.iter().map(|m| format!("{m:?}")).collect()));
+    }
+    out
+}
+
+fn snapshot(node: &Node) -> (Vec<rumor_core::Member>, u32, usize) {
+    (node.members().map(|m| m.to_member()).collect(), node.incarnation(), node.gossip_queue_len())
+}
+
+#[test]
+fn bad_datagrams_are_dropped_counted_and_change_nothing() {
+    let key = Key::from_bytes([9; 32]);
+    let config = Config { keyring: Keyring::with_primary(key.clone()), label: "prod".into(), ..Config::lan() };
+    let mut node = node_with(config.clone());
+    let t = Instant::from_millis(10);
+    let good = body(&[alive("a", 2, 0), alive("b", 3, 0)]);
+    let frame = encode_frame(b"prod", Some((&key, [1; 12])), &good).unwrap();
+    node.handle_datagram(t, addr(2), &frame);
+    while node.poll_event().is_some() {}
+    let _ = drain_encrypted(&mut node, t);
+    let before = snapshot(&node);
+    let stats_before = *node.stats();
+
+    let other_key = Key::from_bytes([8; 32]);
+    let mut tampered = encode_frame(b"prod", Some((&key, [2; 12])), &good).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("garbage", b"hello, world".to_vec()),
+        ("truncated", frame[..frame.len() / 2].to_vec()),
+        ("oversized", vec![0; 10_000]),
+        ("unknown version", [b"RU\x09\x01\x04prod".as_slice(), &[0; 40]].concat()),
+        ("wrong label", encode_frame(b"dev", Some((&key, [3; 12])), &good).unwrap()),
+        ("wrong key", encode_frame(b"prod", Some((&other_key, [4; 12])), &good).unwrap()),
+        ("plaintext", encode_frame(b"prod", None, &good).unwrap()),
+        ("tampered", tampered),
+        ("replayed", frame.clone()),
+        ("malformed body", encode_frame(b"prod", Some((&key, [5; 12])), &[0xff; 40]).unwrap()),
+        ("empty name", encode_frame(b"prod", Some((&key, [6; 12])), &body(&[alive("", 2, 9)])).unwrap()),
+    ];
+    for (what, bytes) in &cases {
+        node.handle_datagram(t, addr(2), bytes);
+        assert_eq!(snapshot(&node), before, "{what} changed the state");
+        assert!(node.poll_event().is_none(), "{what} raised an event");
+    }
+    let s = node.stats();
+    let diff = |f: fn(&Stats) -> u64| f(s) - f(&stats_before);
+    assert_eq!(diff(|s| s.dropped_malformed), 5, "empty, garbage, truncated, malformed body, empty name");
+    assert_eq!(diff(|s| s.dropped_oversized), 1);
+    assert_eq!(diff(|s| s.dropped_version), 1);
+    assert_eq!(diff(|s| s.dropped_label), 1);
+    assert_eq!(diff(|s| s.dropped_auth), 3, "wrong key, plaintext, tampered");
+    assert_eq!(diff(|s| s.dropped_replay), 1);
+    assert_eq!(diff(|s| s.packets_in), cases.len() as u64);
+}
+
+fn drain_encrypted(node: &mut Node, now: Instant) -> usize {
+    let mut buf = [0u8; 1400];
+    let mut n = 0;
+    while node.poll_transmit(now, &mut buf).is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn a_flood_from_one_source_is_rate_limited_but_others_get_through() {
+    let mut config = Config::lan();
+    config.rate_limit.per_peer_burst = 10;
+    config.rate_limit.per_peer_per_sec = 1;
+    let mut node = node_with(config);
+    let t = Instant::from_millis(10);
+    let frame = encode_frame(b"", None, &body(&[Message::Ack { seq: 1 }])).unwrap();
+    let flooder = SocketAddr::from(([10, 0, 0, 66], 5000));
+    for _ in 0..100 {
+        node.handle_datagram(t, flooder, &frame);
+    }
+    assert_eq!(node.stats().dropped_rate_limited, 90);
+    node.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&[alive("a", 2, 0)])).unwrap());
+    assert_eq!(node.member("a").unwrap().status, Status::Alive);
+}
+
+#[test]
+fn a_ping_is_acked_only_for_our_name() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(5);
+    node.handle_datagram(
+        t,
+        addr(2),
+        &encode_frame(b"", None, &body(&[Message::Ping { seq: 42, target: "me" }])).unwrap(),
+    );
+    node.handle_datagram(
+        t,
+        addr(2),
+        &encode_frame(b"", None, &body(&[Message::Ping { seq: 43, target: "old" }])).unwrap(),
+    );
+    let out = drain(&mut node, t);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, addr(2));
+    assert_eq!(out[0].1[0], "Ack { seq: 42 }");
+    assert_eq!(node.stats().misdirected_pings, 1);
+}
+
+#[test]
+fn suspicion_about_self_is_refuted_and_answered_directly() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(5);
+    let suspect = Message::Suspect { name: "me", incarnation: 0, from: "x" };
+    node.handle_datagram(t, addr(7), &encode_frame(b"", None, &body(&[alive("x", 7, 0), suspect])).unwrap());
+    assert_eq!(node.incarnation(), 1);
+    assert_eq!(node.stats().refutations, 1);
+    assert_eq!(node.health_score(), 1, "refuting raises the local health score");
+    let out = drain(&mut node, t);
+    let to_sender: Vec<_> = out.iter().filter(|(d, _)| *d == addr(7)).collect();
+    assert!(
+        to_sender.iter().any(|(_, m)| m.iter().any(|s| s.starts_with("Alive { name: \"me\", incarnation: 1"))),
+        "{out:?}"
+    );
+    // A stale suspicion (older incarnation) does not refute again but is answered.
+    let stale = Message::Suspect { name: "me", incarnation: 0, from: "y" };
+    node.handle_datagram(t, addr(8), &encode_frame(b"", None, &body(&[stale])).unwrap());
+    assert_eq!(node.incarnation(), 1);
+    assert!(
+        drain(&mut node, t)
+            .iter()
+            .any(|(d, m)| *d == addr(8) && m[0].starts_with("Alive { name: \"me\", incarnation: 1"))
+    );
+}
+
+#[test]
+fn probes_to_a_suspect_carry_the_suspicion() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(1);
+    let msgs = [alive("x", 7, 4), Message::Suspect { name: "x", incarnation: 4, from: "z" }];
+    node.handle_datagram(t, addr(9), &encode_frame(b"", None, &body(&msgs)).unwrap());
+    assert_eq!(node.member("x").unwrap().status, Status::Suspect);
+    drain(&mut node, t);
+    // Run until the node probes x (its only member).
+    for _ in 0..50 {
+        let now = node.poll_timeout().unwrap();
+        node.handle_timeout(now);
+        let out = drain(&mut node, now);
+        if let Some((_, m)) = out.iter().find(|(d, m)| *d == addr(7) && m[0].starts_with("Ping")) {
+            assert!(m.iter().any(|s| s.starts_with("Suspect { name: \"x\", incarnation: 4")), "{m:?}");
+            return;
+        }
+    }
+    panic!("x was never probed");
+}
+
+#[test]
+fn commands_validate_their_input() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::ZERO;
+    assert_eq!(node.set_meta(&[0; 600], t), Err(Error::MetaTooLong { len: 600, max: 512 }));
+    let max = node.max_broadcast_len();
+    assert!(matches!(node.broadcast(&vec![0; max + 1], t), Err(Error::PayloadTooLarge { .. })));
+    node.broadcast(&vec![0; max], t).unwrap();
+    node.set_meta(b"new", t).unwrap();
+    assert_eq!(node.incarnation(), 1);
+    let bad =
+        |name: &str| Node::new(Config::lan(), Identity { name: name.into(), addr: addr(1), meta: vec![] }, [0; 32], t);
+    assert_eq!(bad("").unwrap_err(), Error::BadName);
+    assert_eq!(bad(&"x".repeat(65)).unwrap_err(), Error::BadName);
+    let err = Node::new(
+        Config { mtu: 10, ..Config::lan() },
+        Identity { name: "a".into(), addr: addr(1), meta: vec![] },
+        [0; 32],
+        t,
+    );
+    assert_eq!(err.unwrap_err().to_string(), "invalid config field `mtu`: must be between 512 and 65000 bytes");
+}
+
+#[test]
+fn leaving_alone_completes_at_once_and_stops_the_node() {
+    let mut node = node_with(Config::lan());
+    node.leave(Instant::ZERO).unwrap();
+    assert_eq!(node.poll_event(), Some(Event::LeaveComplete { acknowledged: 0 }));
+    assert!(node.has_left());
+    assert_eq!(node.poll_timeout(), None);
+    assert_eq!(node.broadcast(b"x", Instant::ZERO), Err(Error::Leaving));
+    assert_eq!(node.join(&[addr(2)], Instant::ZERO), Err(Error::Leaving));
+    assert_eq!(node.member("me").unwrap().status, Status::Left);
+}
+
+#[test]
+fn join_retries_back_off_exponentially() {
+    let mut node = node_with(Config::lan());
+    node.join(&[addr(2)], Instant::ZERO).unwrap();
+    let mut sends = Vec::new();
+    let mut now = Instant::ZERO;
+    while now < Instant::from_millis(60_000) {
+        if drain(&mut node, now).iter().any(|(d, m)| *d == addr(2) && m[0].starts_with("Sync")) {
+            sends.push(now);
+        }
+        now = node.poll_timeout().unwrap();
+        node.handle_timeout(now);
+    }
+    let gaps: Vec<Duration> = sends.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.len() >= 4, "{sends:?}");
+    // Gap i is join_retry_min (1 s) doubled i times, ±25 % jitter, capped at join_retry_max (30 s).
+    for (i, g) in gaps.iter().enumerate() {
+        let nominal = Duration::from_secs(2u64.pow(i as u32).min(30));
+        assert!(*g >= nominal.mul_f64(0.74) && *g <= nominal.mul_f64(1.26), "gap {i}: {g:?}");
+    }
+    assert!(!node.is_joined());
+}
+
+#[test]
+fn packets_respect_the_mtu_and_anti_entropy_is_chunked() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(1);
+    // Teach the node 300 members, then ask it for its state.
+    for chunk in (0..300).collect::<Vec<u16>>().chunks(20) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("member-{i:04}")).collect();
+        let msgs: Vec<Message<'_>> = names.iter().zip(chunk).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
+        node.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
+    }
+    drain(&mut node, t);
+    let request = Message::Sync { from: "member-0000", reply: false };
+    node.handle_datagram(t, addr(1000), &encode_frame(b"", None, &body(&[request])).unwrap());
+    let mut buf = [0u8; 1400];
+    let mut chunks = 0;
+    let mut names = std::collections::BTreeSet::new();
+    while let Some(tx) = node.poll_transmit(t, &mut buf) {
+        assert!(tx.size <= 1400);
+        let mut plain = Vec::new();
+        wire::decode_frame(&Keyring::new(), b"", &buf[..tx.size], &mut plain).unwrap();
+        let mut msgs = Vec::new();
+        decode_body(&plain, &mut msgs).unwrap();
+        if let Some(Message::Sync { reply: true, .. }) = msgs.first() {
+            chunks += 1;
+            for m in &msgs {
+                if let Message::Alive { name, .. } = m {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    assert!(chunks >= 5, "{chunks} chunks");
+    assert_eq!(names.len(), 301, "every member and the node itself");
+}
