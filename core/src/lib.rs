@@ -34,3 +34,8 @@ pub use event::{Event, Member, MemberView, Status};
 pub use node::{Error, Identity, Node, Transmit};
 pub use stats::Stats;
 pub use time::Instant;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

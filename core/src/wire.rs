@@ -385,7 +385,6 @@ pub fn decode_frame<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     #[test]
     fn header_roundtrip() {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test of the project. Installs what it needs (Rust targets); safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n::: %s\n' "$*"; }
+
+step "rust targets for the no_std builds"
+NO_STD_TARGETS=(thumbv7em-none-eabihf wasm32-unknown-unknown)
+installed=$(rustup target list --installed)
+for t in "${NO_STD_TARGETS[@]}"; do
+  if ! grep -qx "$t" <<<"$installed"; then
+    rustup target add "$t" || echo "SKIPPED: no_std build for $t — rustup could not install the target"
+  fi
+done
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (unit, property, vectors, simulator scenarios, doctests)"
+cargo test --workspace --locked
+
+step "rumor-core is no_std + alloc"
+for t in "${NO_STD_TARGETS[@]}"; do
+  if rustup target list --installed | grep -qx "$t"; then
+    cargo build -p rumor-core --no-default-features --locked --target "$t"
+  fi
+done
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  cargo build -p rumor-sim --locked --target wasm32-unknown-unknown
+fi
+
+step "fuzz targets compile"
+if [ -f fuzz/Cargo.toml ]; then
+  RUSTC_BOOTSTRAP=1 cargo check --manifest-path fuzz/Cargo.toml --bins
+fi
+
+step "benchmarks compile"
+cargo bench --workspace --no-run --locked
+
+echo
+echo "all tests passed"
