@@ -53,6 +53,13 @@ pub struct RateLimit {
     pub global_per_sec: u32,
     /// Burst allowance for all sources together, in packets.
     pub global_burst: u32,
+    /// Full-state (anti-entropy) replies sent per second at most. A request is a few bytes and
+    /// its answer is `members / 30` packets, so without a cap a spoofed source (in plaintext
+    /// mode) could use the node as an amplifier, and a mass join could swamp a seed; refused
+    /// requesters retry later (joins back off).
+    pub sync_replies_per_sec: u32,
+    /// Burst allowance of full-state replies.
+    pub sync_replies_burst: u32,
     /// How many source IPs are tracked at once. When full, the oldest tracked source is
     /// forgotten (and starts again with a full bucket). Bounds memory under spoofed floods.
     pub max_tracked_peers: usize,
@@ -65,6 +72,8 @@ impl Default for RateLimit {
             per_peer_burst: 2_000,
             global_per_sec: 20_000,
             global_burst: 40_000,
+            sync_replies_per_sec: 10,
+            sync_replies_burst: 50,
             max_tracked_peers: 4_096,
         }
     }
@@ -256,6 +265,22 @@ impl Config {
             if ok { Ok(()) } else { Err(ConfigError { field, reason }) }
         }
         let ms = Duration::from_millis(1);
+        let hour = Duration::from_secs(3600);
+        let day = 24 * hour;
+        // Upper bounds keep every derived timeout far from Duration's limits.
+        check(self.probe_interval <= hour, "probe_interval", "must be at most one hour")?;
+        check(self.gossip_interval <= hour, "gossip_interval", "must be at most one hour")?;
+        check(self.push_pull_interval <= day, "push_pull_interval", "must be at most one day")?;
+        check(self.reconnect_interval <= day, "reconnect_interval", "must be at most one day")?;
+        check(self.reconnect_timeout <= 30 * day, "reconnect_timeout", "must be at most 30 days")?;
+        check(self.gossip_to_the_dead <= 30 * day, "gossip_to_the_dead", "must be at most 30 days")?;
+        check(self.tombstone_ttl <= 30 * day, "tombstone_ttl", "must be at most 30 days")?;
+        check(self.join_retry_max <= day, "join_retry_max", "must be at most one day")?;
+        check(self.leave_timeout <= hour, "leave_timeout", "must be at most one hour")?;
+        check(self.suspicion_mult <= 100, "suspicion_mult", "must be at most 100")?;
+        check(self.suspicion_max_mult <= 100, "suspicion_max_mult", "must be at most 100")?;
+        check(self.retransmit_mult <= 100, "retransmit_mult", "must be at most 100")?;
+        check(self.leave_acks <= 64, "leave_acks", "must be at most 64")?;
         check(self.label.len() <= MAX_LABEL_LEN, "label", "must be at most 64 bytes")?;
         check(self.probe_interval >= 10 * ms, "probe_interval", "must be at least 10 ms")?;
         check(self.probe_timeout >= ms, "probe_timeout", "must be at least 1 ms")?;
@@ -294,6 +319,8 @@ impl Config {
         check(rl.per_peer_burst >= 1, "rate_limit.per_peer_burst", "must be at least 1")?;
         check(rl.global_per_sec >= 1, "rate_limit.global_per_sec", "must be at least 1")?;
         check(rl.global_burst >= 1, "rate_limit.global_burst", "must be at least 1")?;
+        check(rl.sync_replies_per_sec >= 1, "rate_limit.sync_replies_per_sec", "must be at least 1")?;
+        check(rl.sync_replies_burst >= 1, "rate_limit.sync_replies_burst", "must be at least 1")?;
         check(rl.max_tracked_peers >= 1, "rate_limit.max_tracked_peers", "must be at least 1")?;
         Ok(())
     }
@@ -341,6 +368,8 @@ mod tests {
         check(Config { gossip_fanout: 0, ..Config::lan() }, "gossip_fanout");
         check(Config { max_meta_len: 4096, ..Config::lan() }, "max_meta_len");
         check(Config { max_inbound_packet: 1000, ..Config::lan() }, "max_inbound_packet");
+        check(Config { suspicion_mult: 1000, ..Config::lan() }, "suspicion_mult");
+        check(Config { probe_interval: Duration::from_secs(7200), ..Config::lan() }, "probe_interval");
         let mut c = Config::lan();
         c.rate_limit.per_peer_burst = 0;
         check(c, "rate_limit.per_peer_burst");

@@ -21,7 +21,7 @@ use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
 use crate::event::{Event, MemberView};
 use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
 use crate::queue::BroadcastQueue;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
 use crate::stats::Stats;
 use crate::time::Instant;
@@ -252,6 +252,7 @@ pub struct Node {
     nonces: NonceSeq,
     replay: ReplayWindow,
     limiter: RateLimiter,
+    sync_replies: Bucket,
     scratch: Vec<u8>,
     stats: Stats,
 }
@@ -298,6 +299,7 @@ impl Node {
         Ok(Node {
             awareness: Awareness::new(config.awareness_max, config.lifeguard.local_health),
             limiter: RateLimiter::new(config.rate_limit, now, hash_seed ^ 1),
+            sync_replies: Bucket::full(config.rate_limit.sync_replies_burst, now),
             replay: ReplayWindow::new(MAX_REPLAY_STREAMS, hash_seed ^ 2),
             queue: BroadcastQueue::new(hash_seed ^ 3),
             name: identity.name.into_boxed_str(),
@@ -632,7 +634,12 @@ impl Node {
             }
         }
         if sync_request && self.leave.is_none() {
-            self.send_state(from, true);
+            let rl = self.config.rate_limit;
+            if self.sync_replies.take(now, rl.sync_replies_per_sec, rl.sync_replies_burst) {
+                self.send_state(from, true);
+            } else {
+                self.stats.sync_replies_refused += 1;
+            }
         }
     }
 
@@ -1047,7 +1054,7 @@ impl Node {
         let k = self.confirmations_expected();
         let Some(m) = self.members.get_mut(name) else { return false };
         let Some(s) = m.suspicion.as_mut().filter(|s| s.incarnation == incarnation) else { return false };
-        let confirmations = u32::try_from(s.confirmers.len() - 1).unwrap_or(u32::MAX);
+        let confirmations = u32::try_from(s.confirmers.len().saturating_sub(1)).unwrap_or(u32::MAX);
         if confirmations >= k || s.confirmers.iter().any(|c| &**c == by) {
             return false;
         }
@@ -1174,7 +1181,7 @@ impl Node {
         let is_live = m.is_live();
         match (is_live, was_live) {
             (true, false) => self.live += 1,
-            (false, true) => self.live -= 1,
+            (false, true) => self.live = self.live.saturating_sub(1),
             _ => {}
         }
         let Some(snapshot) = view(name, m).map(|v| v.to_member()) else { return };
@@ -1456,7 +1463,7 @@ impl Node {
     fn retransmit_limit(&self) -> u32 {
         #[allow(clippy::cast_precision_loss)]
         let scale = libm::ceil(libm::log10((self.live + 2) as f64)) as u32;
-        self.config.retransmit_mult * scale.max(1)
+        self.config.retransmit_mult.saturating_mul(scale.max(1))
     }
 
     /// Body bytes available in a packet. Always leaves room for encryption, so a packet sized

@@ -10,18 +10,19 @@ use crate::time::Instant;
 /// Tokens are counted in millionths so refill needs no floating point.
 const SCALE: u64 = 1_000_000;
 
+/// One token bucket.
 #[derive(Clone, Copy, Debug)]
-struct Bucket {
+pub(crate) struct Bucket {
     tokens: u64,
     updated: Instant,
 }
 
 impl Bucket {
-    fn full(burst: u32, now: Instant) -> Self {
+    pub(crate) fn full(burst: u32, now: Instant) -> Self {
         Bucket { tokens: u64::from(burst) * SCALE, updated: now }
     }
 
-    fn take(&mut self, now: Instant, per_sec: u32, burst: u32) -> bool {
+    pub(crate) fn take(&mut self, now: Instant, per_sec: u32, burst: u32) -> bool {
         let elapsed = now.as_micros().saturating_sub(self.updated.as_micros());
         // per_sec tokens per 10^6 µs, in units of 1/SCALE token: exactly per_sec per µs.
         let refill = elapsed.saturating_mul(u64::from(per_sec));
@@ -80,6 +81,7 @@ mod tests {
             global_per_sec: 100,
             global_burst: 8,
             max_tracked_peers: 2,
+            ..RateLimit::default()
         };
         let t0 = Instant::from_millis(1000);
         let mut rl = RateLimiter::new(limits, t0, 1);

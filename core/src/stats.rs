@@ -54,6 +54,8 @@ pub struct Stats {
     pub stale_repairs: u64,
     /// Anti-entropy exchanges started (requests sent).
     pub syncs_started: u64,
+    /// Anti-entropy requests not answered because of `RateLimit::sync_replies_per_sec`.
+    pub sync_replies_refused: u64,
     /// Outgoing packets dropped because the caller stopped draining `poll_transmit`.
     pub outbox_dropped: u64,
 }

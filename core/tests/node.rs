@@ -277,3 +277,20 @@ fn packets_respect_the_mtu_and_anti_entropy_is_chunked() {
     assert!(chunks >= 5, "{chunks} chunks");
     assert_eq!(names.len(), 301, "every member and the node itself");
 }
+
+#[test]
+fn full_state_replies_are_rate_limited() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(1);
+    for i in 0..100u8 {
+        let request = Message::Sync { from: "asker", reply: false };
+        node.handle_datagram(
+            t,
+            SocketAddr::from(([10, 1, 0, i], 7946)),
+            &encode_frame(b"", None, &body(&[request])).unwrap(),
+        );
+    }
+    let answered = drain(&mut node, t).len();
+    assert_eq!(answered, 50, "the burst allowance");
+    assert_eq!(node.stats().sync_replies_refused, 50);
+}
