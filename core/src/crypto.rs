@@ -27,7 +27,7 @@ use crate::wire::{NONCE_LEN, TAG_LEN};
 pub const KEY_LEN: usize = 32;
 
 /// The nonce reserved for deriving key ids; the nonce sequence skips it.
-const KEY_ID_NONCE: [u8; NONCE_LEN] = [0xff; NONCE_LEN];
+pub(crate) const KEY_ID_NONCE: [u8; NONCE_LEN] = [0xff; NONCE_LEN];
 
 /// A 256-bit cluster key. `Debug` does not print the secret.
 #[derive(Clone, PartialEq, Eq)]

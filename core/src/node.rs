@@ -536,7 +536,8 @@ impl Node {
                 let body = &scratch[..];
                 let mut msgs = Vec::with_capacity(16);
                 match wire::decode_body(body, &mut msgs) {
-                    Ok(()) => {
+                    Ok(skipped) => {
+                        self.stats.unknown_messages_skipped += skipped as u64;
                         if let Some(nonce) = nonce {
                             self.replay.record(&nonce);
                         }

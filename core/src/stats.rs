@@ -26,6 +26,9 @@ pub struct Stats {
     pub dropped_auth: u64,
     /// A replayed nonce.
     pub dropped_replay: u64,
+    /// Messages of types newer than this version knows, skipped (the rest of their packet
+    /// was processed).
+    pub unknown_messages_skipped: u64,
     /// Pings for a name other than ours (a stale address); not answered.
     pub misdirected_pings: u64,
     /// Probes this node started.

@@ -176,7 +176,7 @@ impl Message<'_> {
 /// Why a datagram was rejected. Each maps to one drop counter in [`Stats`](crate::Stats).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecodeError {
-    /// Shorter than its header says, or not starting with the magic bytes.
+    /// Shorter than the fixed header (5 bytes), or shorter than its header says.
     Truncated,
     /// The magic bytes are wrong: not a Rumor packet.
     BadMagic,
@@ -298,45 +298,115 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Appends one encoded message to `out[*pos..]`, advancing `pos`. Returns `false` (and leaves
-/// `pos` and the meaning of `out` unchanged) when it does not fit.
+/// Largest encoded message, so its length prefix takes at most two bytes.
+pub const MAX_MESSAGE_LEN: usize = 16_383;
+/// Highest message type this version knows. Receivers skip messages of higher types (their
+/// length prefix says how far), so later versions can add messages without breaking a rolling
+/// upgrade.
+pub const LAST_KNOWN_TYPE: u64 = 9;
+
+/// Reads an unsigned LEB128 varint of at most `max_bytes` bytes, in its shortest form.
+fn read_varint(bytes: &[u8], max_bytes: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().take(max_bytes).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            // A zero final byte after the first is a padded (non-shortest) form.
+            return (i == 0 || b != 0).then_some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Appends one message, with its length prefix, to `out[*pos..]`, advancing `pos`. Returns
+/// `false` (and leaves `pos` and the meaning of `out` unchanged) when it does not fit. The
+/// message is serialized after two reserved bytes and moved down when its prefix needs only
+/// one, so a message may be refused when exactly one byte would have been left.
 pub fn encode_into(msg: &Message<'_>, out: &mut [u8], pos: &mut usize) -> bool {
     let Some(space) = out.get_mut(*pos..) else { return false };
-    match postcard::to_slice(msg, space) {
-        Ok(written) => {
-            *pos += written.len();
-            true
-        }
-        Err(_) => false,
+    if space.len() < 2 {
+        return false;
     }
+    let len = match postcard::to_slice(msg, space.get_mut(2..).unwrap_or_default()) {
+        Ok(written) => written.len(),
+        Err(_) => return false,
+    };
+    if len > MAX_MESSAGE_LEN {
+        return false;
+    }
+    if let Ok(short) = u8::try_from(len).map(|l| l & 0x7f) {
+        if usize::from(short) == len {
+            space.copy_within(2..2 + len, 1);
+            if let Some(p) = space.first_mut() {
+                *p = short;
+            }
+            *pos += 1 + len;
+            return true;
+        }
+    }
+    let prefix = [(len & 0x7f) as u8 | 0x80, (len >> 7) as u8];
+    if let Some(p) = space.get_mut(..2) {
+        p.copy_from_slice(&prefix);
+    }
+    *pos += 2 + len;
+    true
 }
 
-/// Encodes one message into a new vector.
+/// Encodes one message, with its length prefix, into a new vector.
 pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
     // Serializing into a Vec only fails on allocation failure, which aborts anyway.
-    postcard::to_allocvec(msg).unwrap_or_default()
+    let inner = postcard::to_allocvec(msg).unwrap_or_default();
+    let mut out = Vec::with_capacity(inner.len() + 2);
+    let mut len = inner.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&inner);
+    out
 }
 
-/// Decodes a whole body into `out`, validating every message. On error `out` may hold a
-/// prefix of the body; callers must discard it (the node drops the whole packet).
-pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result<(), DecodeError> {
+/// Decodes a whole body into `out`, validating every message, and returns how many messages
+/// of unknown (newer) types were skipped. On error `out` may hold a prefix of the body;
+/// callers must discard it (the node drops the whole packet).
+pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result<usize, DecodeError> {
     out.clear();
+    let mut skipped = 0;
     while !body.is_empty() {
-        if out.len() == MAX_MESSAGES_PER_PACKET {
+        if out.len() + skipped == MAX_MESSAGES_PER_PACKET {
             return Err(DecodeError::TooManyMessages);
         }
-        let (msg, rest) = postcard::take_from_bytes::<Message<'a>>(body).map_err(|_| DecodeError::Malformed)?;
+        let (len, prefix) = read_varint(body, 2).ok_or(DecodeError::Malformed)?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Malformed)?;
+        let bytes = body.get(prefix..prefix + len).ok_or(DecodeError::Malformed)?;
+        body = body.get(prefix + len..).unwrap_or_default();
+        let (kind, _) = read_varint(bytes, 10).ok_or(DecodeError::Malformed)?;
+        if kind > LAST_KNOWN_TYPE {
+            skipped += 1;
+            continue;
+        }
+        let (msg, rest) = postcard::take_from_bytes::<Message<'a>>(bytes).map_err(|_| DecodeError::Malformed)?;
+        if !rest.is_empty() {
+            return Err(DecodeError::Malformed);
+        }
         msg.validate()?;
         out.push(msg);
-        body = rest;
     }
-    Ok(())
+    Ok(skipped)
 }
 
 /// Frames `body`: header, then the body in the clear, or sealed with `key` under `nonce`
 /// (ChaCha20-Poly1305, the header as associated data). This is the exact byte layout
 /// [`Node`](crate::Node) sends; it is public for test vectors and second implementations.
 pub fn encode_frame(label: &[u8], seal: Option<(&crate::Key, [u8; NONCE_LEN])>, body: &[u8]) -> Option<Vec<u8>> {
+    if seal.is_some_and(|(_, nonce)| nonce == crate::crypto::KEY_ID_NONCE) {
+        return None;
+    }
     let header_len = Header::encoded_len(label, seal.is_some());
     let mut out = alloc::vec![0u8; header_len + body.len() + if seal.is_some() { TAG_LEN } else { 0 }];
     Header::write(&mut out, label, seal.map(|(k, n)| (k.id(), n)))?;
@@ -370,6 +440,9 @@ pub fn decode_frame<'a>(
     if !header.encrypted {
         out.extend_from_slice(payload);
         return Ok(header);
+    }
+    if header.nonce == crate::crypto::KEY_ID_NONCE {
+        return Err(DecodeError::Unauthenticated);
     }
     let aad = frame.get(..header.len).ok_or(DecodeError::Truncated)?;
     let body_len = payload.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated)?;
@@ -425,8 +498,20 @@ mod tests {
         assert_eq!(decode_body(&buf[..pos - 1], &mut out), Err(DecodeError::Malformed));
         let empty_name = encode_to_vec(&Message::Left { name: "", incarnation: 1 });
         assert_eq!(decode_body(&empty_name, &mut out), Err(DecodeError::BadName));
-        let many = [1u8, 0].repeat(MAX_MESSAGES_PER_PACKET + 1);
+        let many = [2u8, 1, 0].repeat(MAX_MESSAGES_PER_PACKET + 1);
         assert_eq!(decode_body(&many, &mut out), Err(DecodeError::TooManyMessages));
+        // A newer message type is skipped; a padded length prefix is malformed.
+        let newer = [&[3u8, 10, 1, 2][..], &encode_to_vec(&Message::Ack { seq: 5 })].concat();
+        assert_eq!(decode_body(&newer, &mut out), Ok(1));
+        assert_eq!(out, [Message::Ack { seq: 5 }]);
+        assert_eq!(decode_body(&[0x82, 0x00, 1, 0], &mut out), Err(DecodeError::Malformed));
+        assert_eq!(decode_body(&[3, 1, 0, 0], &mut out), Err(DecodeError::Malformed), "trailing bytes in a message");
+        let mut big = [0u8; 400];
+        let mut pos = 0;
+        let payload = [7u8; 200];
+        assert!(encode_into(&Message::User { origin: "o", id: 1, payload: &payload }, &mut big, &mut pos));
+        assert_eq!(&big[..pos], &encode_to_vec(&Message::User { origin: "o", id: 1, payload: &payload })[..]);
+        assert_eq!(decode_body(&big[..pos], &mut out), Ok(0));
         let mut tiny = [0u8; 3];
         let mut pos = 0;
         assert!(!encode_into(&msgs[1], &mut tiny, &mut pos));
