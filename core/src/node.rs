@@ -293,7 +293,9 @@ impl Node {
         let jitter = |rng: &mut ChaCha12Rng, d: Duration| now + d.mul_f64(rng.random::<f64>());
         let next_probe = jitter(&mut rng, config.probe_interval);
         let next_gossip = jitter(&mut rng, config.gossip_interval);
-        let next_push_pull = now + config.push_pull_interval;
+        // Spread anti-entropy over the interval so nodes started together do not exchange
+        // state in lockstep.
+        let next_push_pull = jitter(&mut rng, config.push_pull_interval);
         let next_reconnect = jitter(&mut rng, config.reconnect_interval) + config.reconnect_interval;
         let next_reap = now + reap_interval(&config);
         Ok(Node {
@@ -739,7 +741,8 @@ impl Node {
             return;
         }
         if now >= self.next_push_pull {
-            self.next_push_pull = now + self.push_pull_interval();
+            let spread = 0.75 + 0.5 * self.rng.random::<f64>();
+            self.next_push_pull = now + self.push_pull_interval().mul_f64(spread);
             let targets = self.random_members(1, None, |_, m| m.is_live());
             if let Some(addr) = targets.first().and_then(|&i| self.addr_of(i)) {
                 self.stats.syncs_started += 1;
