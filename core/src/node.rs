@@ -1324,15 +1324,18 @@ impl Node {
     fn send_state(&mut self, dst: SocketAddr, reply: bool) {
         let space = self.packet_space();
         let mut buf = vec![0u8; space];
-        let marker = Message::Sync { from: &self.name, reply };
+        // Only a request's first chunk asks for an answer; the others (and every chunk of an
+        // answer) say `reply: true`, so one request costs one answer, not one per chunk.
+        let first = Message::Sync { from: &self.name, reply };
+        let later = Message::Sync { from: &self.name, reply: true };
         let mut chunks: Vec<Vec<u8>> = Vec::new();
         let mut pos = 0;
-        wire::encode_into(&marker, &mut buf, &mut pos);
+        wire::encode_into(&first, &mut buf, &mut pos);
         let mut push = |msg: &Message<'_>, buf: &mut Vec<u8>, pos: &mut usize| {
             if !wire::encode_into(msg, buf, pos) {
                 chunks.push(buf.get(..*pos).unwrap_or_default().to_vec());
                 *pos = 0;
-                wire::encode_into(&marker, buf, pos);
+                wire::encode_into(&later, buf, pos);
                 wire::encode_into(msg, buf, pos);
             }
         };

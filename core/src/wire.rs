@@ -145,7 +145,8 @@ pub enum Message<'a> {
         payload: &'a [u8],
     },
     /// 9 — the rest of this packet is one chunk of `from`'s full state (anti-entropy).
-    /// `reply: false` asks the receiver to answer with its own full state.
+    /// `reply: false` (only on the first chunk of a request) asks the receiver to answer with
+    /// its own full state; later chunks of a request and every chunk of an answer say `true`.
     Sync {
         /// Sender's name.
         from: &'a str,

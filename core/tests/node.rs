@@ -294,3 +294,41 @@ fn full_state_replies_are_rate_limited() {
     assert_eq!(answered, 50, "the burst allowance");
     assert_eq!(node.stats().sync_replies_refused, 50);
 }
+
+#[test]
+fn a_multi_chunk_request_gets_one_answer() {
+    let mut asker = node_with(Config::lan());
+    let t = Instant::from_millis(1);
+    for chunk in (0..300).collect::<Vec<u16>>().chunks(20) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("member-{i:04}")).collect();
+        let msgs: Vec<Message<'_>> = names.iter().zip(chunk).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
+        asker.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
+    }
+    drain(&mut asker, t);
+    // The asker joins a fresh node: its request spans several chunks.
+    asker.join(&[SocketAddr::from(([10, 0, 0, 9], 9))], t).unwrap();
+    let mut buf = [0u8; 1400];
+    let mut request = Vec::new();
+    while let Some(tx) = asker.poll_transmit(t, &mut buf) {
+        request.push(buf[..tx.size].to_vec());
+    }
+    assert!(request.len() >= 5);
+    let me = Identity { name: "seed".into(), addr: SocketAddr::from(([10, 0, 0, 9], 9)), meta: vec![] };
+    let mut seed = Node::new(Config::lan(), me, [4; 32], t).unwrap();
+    for datagram in &request {
+        // Teach the seed the same members first, so its answer is as big as the request.
+        let mut plain = Vec::new();
+        wire::decode_frame(&Keyring::new(), b"", datagram, &mut plain).unwrap();
+        let mut msgs = Vec::new();
+        decode_body(&plain, &mut msgs).unwrap();
+        let updates: Vec<u8> = msgs.iter().filter(|m| matches!(m, Message::Alive { .. })).flat_map(wire::encode_to_vec).collect();
+        seed.handle_datagram(t, addr(3), &encode_frame(b"", None, &updates).unwrap());
+    }
+    drain(&mut seed, t);
+    for datagram in &request {
+        seed.handle_datagram(t, addr(1), datagram);
+    }
+    let answers = drain(&mut seed, t).iter().filter(|(_, m)| m[0].starts_with("Sync")).count();
+    // One answer of about the request's size; one answer per chunk would be ~request.len()².
+    assert!(answers.abs_diff(request.len()) <= 1, "{answers} answer chunks for {} request chunks", request.len());
+}

@@ -37,7 +37,8 @@ fn main() {
     c.kill(ids[7]);
     report(&c, "node-07 crashes");
     let live: Vec<usize> = ids.iter().copied().filter(|&i| i != ids[7]).collect();
-    c.run_until_true(60 * SEC, SEC / 10, |c| live.iter().all(|&v| c.status(v, "node-07") == Some(Status::Dead))).unwrap();
+    c.run_until_true(60 * SEC, SEC / 10, |c| live.iter().all(|&v| c.status(v, "node-07") == Some(Status::Dead)))
+        .unwrap();
     report(&c, "every live node marks node-07 failed");
 
     let (a, b) = live.split_at(8);
