@@ -307,9 +307,11 @@ impl Config {
         )?;
         check(self.max_meta_len <= MAX_META_LEN, "max_meta_len", "must be at most 512 bytes")?;
         check(
-            self.user_broadcast_budget >= 64 && self.user_broadcast_budget <= self.mtu,
+            self.user_broadcast_budget >= 64
+                && self.user_broadcast_budget <= self.mtu
+                && self.user_broadcast_budget <= crate::wire::MAX_MESSAGE_LEN,
             "user_broadcast_budget",
-            "must be between 64 bytes and mtu",
+            "must be between 64 bytes and the smaller of mtu and 16383 bytes",
         )?;
         check(self.max_queued_user_broadcasts >= 1, "max_queued_user_broadcasts", "must be at least 1")?;
         check(self.max_members >= 2, "max_members", "must be at least 2")?;

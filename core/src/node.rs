@@ -459,8 +459,9 @@ impl Node {
 
     /// Largest payload [`Node::broadcast`] accepts.
     pub fn max_broadcast_len(&self) -> usize {
-        // Variant tag (1) + origin length (1) and bytes + id (≤ 10) + payload length (≤ 3).
-        self.config.user_broadcast_budget.saturating_sub(15 + self.name.len())
+        // Message length prefix (≤ 2) + variant tag (1) + origin length (1) and bytes + id (≤ 10)
+        // + payload length (≤ 3).
+        self.config.user_broadcast_budget.saturating_sub(17 + self.name.len())
     }
 
     /// Sends `payload` to every member, piggybacked on the protocol's traffic. Each member

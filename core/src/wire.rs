@@ -6,9 +6,10 @@
 //! magic "RU" | version 1 | flags | label_len | label | [key_id | nonce(12)] | body | [tag(16)]
 //! ```
 //!
-//! and a body is a concatenation of postcard-encoded [`Message`]s with no count or framing
-//! between them: the first is the packet's primary message (a probe, an ack, …) and the rest
-//! are piggybacked updates. Decoding borrows names, metadata and payloads from the packet, so a
+//! and a body is a sequence of messages, each a varint length then a postcard-encoded
+//! [`Message`]: the first is the packet's primary message (a probe, an ack, …) and the rest
+//! are piggybacked updates. The length prefix lets receivers skip message types newer than
+//! they know (a message type is read in its shortest varint form). Decoding borrows names, metadata and payloads from the packet, so a
 //! packet whose updates are all known already is merged without allocating per message.
 
 use alloc::vec::Vec;
@@ -193,13 +194,13 @@ pub enum DecodeError {
     Unauthenticated,
     /// The nonce was seen before from this sender.
     Replayed,
-    /// The body is not a sequence of valid messages.
+    /// The body is not a sequence of valid messages, or the label length exceeds 64.
     Malformed,
     /// A name is empty or longer than 64 bytes.
     BadName,
     /// Metadata is longer than 512 bytes.
     MetaTooLong,
-    /// More than 512 messages in one packet.
+    /// More than 512 messages in one packet (skipped unknown types count).
     TooManyMessages,
 }
 
@@ -309,7 +310,11 @@ pub const LAST_KNOWN_TYPE: u64 = 9;
 /// Reads an unsigned LEB128 varint of at most `max_bytes` bytes, in its shortest form.
 fn read_varint(bytes: &[u8], max_bytes: usize) -> Option<(u64, usize)> {
     let mut value = 0u64;
-    for (i, &b) in bytes.iter().take(max_bytes).enumerate() {
+    for (i, &b) in bytes.iter().take(max_bytes.min(10)).enumerate() {
+        // The tenth byte may only carry the 64th bit.
+        if i == 9 && b > 1 {
+            return None;
+        }
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             // A zero final byte after the first is a padded (non-shortest) form.
@@ -353,7 +358,9 @@ pub fn encode_into(msg: &Message<'_>, out: &mut [u8], pos: &mut usize) -> bool {
     true
 }
 
-/// Encodes one message, with its length prefix, into a new vector.
+/// Encodes one message, with its length prefix, into a new vector. Callers keep messages
+/// within [`MAX_MESSAGE_LEN`] (the node does: metadata, names and the user broadcast budget
+/// are bounded); a longer one would be refused by every receiver.
 pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
     // Serializing into a Vec only fails on allocation failure, which aborts anyway.
     let inner = postcard::to_allocvec(msg).unwrap_or_default();

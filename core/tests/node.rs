@@ -321,7 +321,8 @@ fn a_multi_chunk_request_gets_one_answer() {
         wire::decode_frame(&Keyring::new(), b"", datagram, &mut plain).unwrap();
         let mut msgs = Vec::new();
         decode_body(&plain, &mut msgs).unwrap();
-        let updates: Vec<u8> = msgs.iter().filter(|m| matches!(m, Message::Alive { .. })).flat_map(wire::encode_to_vec).collect();
+        let updates: Vec<u8> =
+            msgs.iter().filter(|m| matches!(m, Message::Alive { .. })).flat_map(wire::encode_to_vec).collect();
         seed.handle_datagram(t, addr(3), &encode_frame(b"", None, &updates).unwrap());
     }
     drain(&mut seed, t);
@@ -331,4 +332,36 @@ fn a_multi_chunk_request_gets_one_answer() {
     let answers = drain(&mut seed, t).iter().filter(|(_, m)| m[0].starts_with("Sync")).count();
     // One answer of about the request's size; one answer per chunk would be ~request.len()².
     assert!(answers.abs_diff(request.len()) <= 1, "{answers} answer chunks for {} request chunks", request.len());
+}
+
+#[test]
+fn the_largest_broadcast_is_delivered() {
+    let config = Config { mtu: 20_000, max_inbound_packet: 20_000, user_broadcast_budget: 16_383, ..Config::lan() };
+    let mut a = node_with(config.clone());
+    let b_id = Identity { name: "b".into(), addr: addr(2), meta: vec![] };
+    let mut b = Node::new(config, b_id, [5; 32], Instant::ZERO).unwrap();
+    a.join(&[addr(2)], Instant::ZERO).unwrap();
+    let payload = vec![7u8; a.max_broadcast_len()];
+    assert!(payload.len() > 16_000);
+    a.broadcast(&payload, Instant::ZERO).unwrap();
+    let mut buf = vec![0u8; 20_000];
+    let mut delivered = Vec::new();
+    for step in 0..50u64 {
+        let now = Instant::from_millis(step * 100);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        while let Some(tx) = a.poll_transmit(now, &mut buf) {
+            b.handle_datagram(now, addr(1), &buf[..tx.size]);
+        }
+        while let Some(tx) = b.poll_transmit(now, &mut buf) {
+            a.handle_datagram(now, addr(2), &buf[..tx.size]);
+        }
+        delivered.extend(std::iter::from_fn(|| b.poll_event()).filter_map(|e| match e {
+            Event::UserBroadcast { origin, payload } => Some((origin, payload)),
+            _ => None,
+        }));
+    }
+    assert_eq!(b.stats().dropped_malformed, 0);
+    assert_eq!(delivered.len(), 1, "delivered exactly once");
+    assert!(delivered[0].0 == "me" && delivered[0].1 == payload);
 }
