@@ -129,6 +129,11 @@ impl Keyring {
         self.entries.first().map(|e| &e.key)
     }
 
+    /// The primary key's id (see [`Key::id`]), without deriving it again.
+    pub fn primary_id(&self) -> Option<u8> {
+        self.entries.first().map(|e| e.id)
+    }
+
     /// All keys, primary first.
     pub fn keys(&self) -> impl Iterator<Item = &Key> {
         self.entries.iter().map(|e| &e.key)

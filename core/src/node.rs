@@ -537,7 +537,7 @@ impl Node {
         match self.open_frame(datagram, &mut scratch) {
             Ok(nonce) => {
                 let body = &scratch[..];
-                let mut msgs = Vec::with_capacity(16);
+                let mut msgs = Vec::with_capacity(64);
                 match wire::decode_body(body, &mut msgs) {
                     Ok(skipped) => {
                         self.stats.unknown_messages_skipped += skipped as u64;
@@ -809,7 +809,7 @@ impl Node {
             return Some(pos);
         }
         let nonce = self.nonces.next_nonce();
-        let key_id = self.config.keyring.primary().map(|k| k.id())?;
+        let key_id = self.config.keyring.primary_id()?;
         Header::write(buf, label, Some((key_id, nonce)))?;
         let (head, rest) = buf.split_at_mut(header_len);
         let sealed_body = rest.get_mut(..pos - header_len)?;

@@ -114,10 +114,19 @@ impl State {
             Update::Alive { incarnation, addr, meta } => {
                 let newer = match &self.payload {
                     None => true,
-                    Some(p) => (incarnation, addr, meta) > (p.incarnation, p.addr, &p.meta[..]),
+                    // Most gossip repeats what is known: settle it on the incarnation alone.
+                    Some(p) if incarnation != p.incarnation => incarnation > p.incarnation,
+                    Some(p) => (addr, meta) > (p.addr, &p.meta[..]),
                 };
                 if newer {
-                    self.payload = Some(Payload { incarnation, addr, meta: meta.into() });
+                    match &mut self.payload {
+                        // A refutation or address change usually keeps the metadata: reuse it.
+                        Some(p) if *p.meta == *meta => {
+                            p.incarnation = incarnation;
+                            p.addr = addr;
+                        }
+                        _ => self.payload = Some(Payload { incarnation, addr, meta: meta.into() }),
+                    }
                     merged.payload = true;
                 }
                 Liveness { incarnation, status: Status::Alive }

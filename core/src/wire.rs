@@ -389,11 +389,19 @@ pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result
         if out.len() + skipped == MAX_MESSAGES_PER_PACKET {
             return Err(DecodeError::TooManyMessages);
         }
-        let (len, prefix) = read_varint(body, 2).ok_or(DecodeError::Malformed)?;
-        let len = usize::try_from(len).map_err(|_| DecodeError::Malformed)?;
+        let (len, prefix) = match body.first() {
+            Some(&b) if b < 0x80 => (usize::from(b), 1),
+            _ => {
+                let (len, prefix) = read_varint(body, 2).ok_or(DecodeError::Malformed)?;
+                (usize::try_from(len).map_err(|_| DecodeError::Malformed)?, prefix)
+            }
+        };
         let bytes = body.get(prefix..prefix + len).ok_or(DecodeError::Malformed)?;
         body = body.get(prefix + len..).unwrap_or_default();
-        let (kind, _) = read_varint(bytes, 10).ok_or(DecodeError::Malformed)?;
+        let kind = match bytes.first() {
+            Some(&b) if b < 0x80 => u64::from(b),
+            _ => read_varint(bytes, 10).ok_or(DecodeError::Malformed)?.0,
+        };
         if kind > LAST_KNOWN_TYPE {
             skipped += 1;
             continue;
@@ -417,10 +425,11 @@ pub fn encode_frame(label: &[u8], seal: Option<(&crate::Key, [u8; NONCE_LEN])>, 
     }
     let header_len = Header::encoded_len(label, seal.is_some());
     let mut out = alloc::vec![0u8; header_len + body.len() + if seal.is_some() { TAG_LEN } else { 0 }];
-    Header::write(&mut out, label, seal.map(|(k, n)| (k.id(), n)))?;
+    let ring = seal.map(|(key, _)| crate::Keyring::with_primary(key.clone()));
+    let crypto = seal.zip(ring.as_ref()).and_then(|((_, nonce), ring)| Some((ring.primary_id()?, nonce)));
+    Header::write(&mut out, label, crypto)?;
     out.get_mut(header_len..header_len + body.len())?.copy_from_slice(body);
-    if let Some((key, nonce)) = seal {
-        let ring = crate::Keyring::with_primary(key.clone());
+    if let (Some((_, nonce)), Some(ring)) = (seal, ring) {
         let (head, rest) = out.split_at_mut(header_len);
         let (_, tag) = ring.seal(nonce, head, rest.get_mut(..body.len())?)?;
         out.get_mut(header_len + body.len()..)?.copy_from_slice(&tag);
