@@ -2,7 +2,7 @@
 //! cuts the cluster in two and heals, one node leaves. Prints what the cluster sees.
 //!
 //! `cargo run -p rumor-sim --example cluster [-- SEED]`
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
 use std::time::Duration;
 

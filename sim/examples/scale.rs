@@ -2,7 +2,7 @@
 //! loss, and the detection of a crashed node. The figures in `docs/benchmarks.md` come from it.
 //!
 //! `cargo run --release -p rumor-sim --example scale -- [NODES] [LOSS] [SETTLE_SECONDS] [SEED]`
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
 use std::time::{Duration, Instant as Wall};
 
