@@ -364,17 +364,22 @@ pub fn encode_into(msg: &Message<'_>, out: &mut [u8], pos: &mut usize) -> bool {
 pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
     // Serializing into a Vec only fails on allocation failure, which aborts anyway.
     let inner = postcard::to_allocvec(msg).unwrap_or_default();
-    let mut out = Vec::with_capacity(inner.len() + 2);
+    let mut prefix = [0u8; 10];
+    let mut used = 0;
     let mut len = inner.len();
-    loop {
+    for slot in prefix.iter_mut() {
         let byte = (len & 0x7f) as u8;
         len >>= 7;
+        used += 1;
         if len == 0 {
-            out.push(byte);
+            *slot = byte;
             break;
         }
-        out.push(byte | 0x80);
+        *slot = byte | 0x80;
     }
+    // Sized exactly, so turning it into a boxed slice for the gossip queue does not reallocate.
+    let mut out = Vec::with_capacity(used + inner.len());
+    out.extend_from_slice(prefix.get(..used).unwrap_or_default());
     out.extend_from_slice(&inner);
     out
 }
