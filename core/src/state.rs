@@ -116,6 +116,7 @@ impl State {
                     None => true,
                     // Most gossip repeats what is known: settle it on the incarnation alone.
                     Some(p) if incarnation != p.incarnation => incarnation > p.incarnation,
+                    Some(p) if addr == p.addr && *meta == *p.meta => false,
                     Some(p) => (addr, meta) > (p.addr, &p.meta[..]),
                 };
                 if newer {
