@@ -39,6 +39,16 @@ fn drain(node: &mut Node, now: Instant) -> Vec<(SocketAddr, Vec<String>)> {
     out
 }
 
+/// Teaches `node` the alive members member-0000 … in packets of 20, and drains its output.
+fn teach_members(node: &mut Node, count: u16, now: Instant) {
+    for chunk in (0..count).collect::<Vec<u16>>().chunks(20) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("member-{i:04}")).collect();
+        let msgs: Vec<Message<'_>> = names.iter().zip(chunk).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
+        node.handle_datagram(now, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
+    }
+    drain(node, now);
+}
+
 fn snapshot(node: &Node) -> (Vec<rumor_core::Member>, u32, usize) {
     (node.members().map(|m| m.to_member()).collect(), node.incarnation(), node.gossip_queue_len())
 }
@@ -248,12 +258,7 @@ fn packets_respect_the_mtu_and_anti_entropy_is_chunked() {
     let mut node = node_with(Config::lan());
     let t = Instant::from_millis(1);
     // Teach the node 300 members, then ask it for its state.
-    for chunk in (0..300).collect::<Vec<u16>>().chunks(20) {
-        let names: Vec<String> = chunk.iter().map(|i| format!("member-{i:04}")).collect();
-        let msgs: Vec<Message<'_>> = names.iter().zip(chunk).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
-        node.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
-    }
-    drain(&mut node, t);
+    teach_members(&mut node, 300, t);
     let request = Message::Sync { from: "member-0000", reply: false };
     node.handle_datagram(t, addr(1000), &encode_frame(b"", None, &body(&[request])).unwrap());
     let mut buf = [0u8; 1400];
@@ -299,12 +304,7 @@ fn full_state_replies_are_rate_limited() {
 fn a_multi_chunk_request_gets_one_answer() {
     let mut asker = node_with(Config::lan());
     let t = Instant::from_millis(1);
-    for chunk in (0..300).collect::<Vec<u16>>().chunks(20) {
-        let names: Vec<String> = chunk.iter().map(|i| format!("member-{i:04}")).collect();
-        let msgs: Vec<Message<'_>> = names.iter().zip(chunk).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
-        asker.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
-    }
-    drain(&mut asker, t);
+    teach_members(&mut asker, 300, t);
     // The asker joins a fresh node: its request spans several chunks.
     asker.join(&[SocketAddr::from(([10, 0, 0, 9], 9))], t).unwrap();
     let mut buf = [0u8; 1400];
