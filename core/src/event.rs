@@ -82,7 +82,8 @@ pub enum Event {
         /// The address of the new claim.
         claimed: SocketAddr,
     },
-    /// A seed (or any member reached by a join attempt) answered: this node is in a cluster.
+    /// This node exchanged state with another member for the first time (a seed answered its
+    /// join, or another node joined through it): it is part of a cluster.
     Joined,
     /// A graceful leave finished: the process may exit now.
     LeaveComplete {

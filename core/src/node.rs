@@ -374,7 +374,8 @@ impl Node {
         self.queue.len()
     }
 
-    /// Whether a seed answered (always true if `join` was given no seeds).
+    /// Whether this node has exchanged state with another member since `join` (always true
+    /// if `join` was given no seeds).
     pub fn is_joined(&self) -> bool {
         self.joined
     }
