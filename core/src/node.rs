@@ -495,7 +495,7 @@ impl Node {
         let notice = Message::Left { name: &self.name, incarnation: self.incarnation };
         let bytes = wire::encode_to_vec(&notice);
         self.queue.push_member(&self.name, bytes.clone().into());
-        let targets = self.random_members(self.config.leave_acks as usize, None, |_, m| m.is_live());
+        let targets = self.random_members(self.config.leave_acks as usize, None, Member::is_live);
         let mut pending = Vec::with_capacity(targets.len());
         for i in targets {
             let Some((name, m)) = self.members.get_index(i) else { continue };
@@ -745,7 +745,7 @@ impl Node {
         if now >= self.next_push_pull {
             let spread = 0.75 + 0.5 * self.rng.random::<f64>();
             self.next_push_pull = now + self.push_pull_interval().mul_f64(spread);
-            let targets = self.random_members(1, None, |_, m| m.is_live());
+            let targets = self.random_members(1, None, Member::is_live);
             if let Some(addr) = targets.first().and_then(|&i| self.addr_of(i)) {
                 self.stats.syncs_started += 1;
                 self.send_state(addr, false);
@@ -931,7 +931,7 @@ impl Node {
         p.indirect_sent = true;
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
         let exclude = self.members.get_index_of(&target);
-        let helpers = self.random_members(self.config.indirect_checks as usize, exclude, |_, m| m.is_live());
+        let helpers = self.random_members(self.config.indirect_checks as usize, exclude, Member::is_live);
         let nack = self.config.lifeguard.nacks;
         let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
         let body = encode_msgs(&[req]);
@@ -1025,7 +1025,7 @@ impl Node {
             body.extend_from_slice(&notice);
             self.push_outgoing(addr, body, true);
         }
-        for i in self.random_members(2, Some(index), |_, m| m.is_live()) {
+        for i in self.random_members(2, Some(index), Member::is_live) {
             if let Some(addr) = self.addr_of(i) {
                 self.push_outgoing(addr, notice.clone(), true);
             }
@@ -1238,12 +1238,7 @@ impl Node {
             }
         };
         if let (true, Some(source)) = (answer, source) {
-            let alive = Message::Alive {
-                name: &self.name,
-                incarnation: self.incarnation,
-                addr: self.addr.into(),
-                meta: &self.meta,
-            };
+            let alive = self.self_alive();
             let body = encode_msgs(&[alive]);
             self.push_outgoing(source, body, true);
         }
@@ -1255,13 +1250,13 @@ impl Node {
         self.gossip_self_alive();
     }
 
+    /// This node's current alive claim.
+    fn self_alive(&self) -> Message<'_> {
+        Message::Alive { name: &self.name, incarnation: self.incarnation, addr: self.addr.into(), meta: &self.meta }
+    }
+
     fn gossip_self_alive(&mut self) {
-        let msg = Message::Alive {
-            name: &self.name,
-            incarnation: self.incarnation,
-            addr: self.addr.into(),
-            meta: &self.meta,
-        };
+        let msg = self.self_alive();
         let bytes = wire::encode_to_vec(&msg);
         self.queue.push_member(&self.name, bytes.into());
     }
@@ -1297,7 +1292,7 @@ impl Node {
             return;
         }
         let dead_window = self.config.gossip_to_the_dead;
-        let targets = self.random_members(self.config.gossip_fanout as usize, None, |_, m| {
+        let targets = self.random_members(self.config.gossip_fanout as usize, None, |m| {
             m.is_live()
                 || (m.state.payload.is_some()
                     && m.state.liveness.status == Status::Dead
@@ -1341,12 +1336,7 @@ impl Node {
                 wire::encode_into(msg, buf, pos);
             }
         };
-        let me = Message::Alive {
-            name: &self.name,
-            incarnation: self.incarnation,
-            addr: self.addr.into(),
-            meta: &self.meta,
-        };
+        let me = self.self_alive();
         push(&me, &mut buf, &mut pos);
         for (name, m) in &self.members {
             if let Some(p) = &m.state.payload {
@@ -1434,21 +1424,14 @@ impl Node {
     }
 
     /// Up to `k` distinct random members satisfying `eligible`, other than `exclude`.
-    fn random_members(
-        &mut self,
-        k: usize,
-        exclude: Option<usize>,
-        eligible: impl Fn(&str, &Member) -> bool,
-    ) -> Vec<usize> {
+    fn random_members(&mut self, k: usize, exclude: Option<usize>, eligible: impl Fn(&Member) -> bool) -> Vec<usize> {
         let n = self.members.len();
         let mut picked = Vec::with_capacity(k);
         if k == 0 || n == 0 {
             return picked;
         }
         let ok = |i: usize, picked: &[usize]| {
-            Some(i) != exclude
-                && !picked.contains(&i)
-                && self.members.get_index(i).is_some_and(|(name, m)| eligible(name, m))
+            Some(i) != exclude && !picked.contains(&i) && self.members.get_index(i).is_some_and(|(_, m)| eligible(m))
         };
         if n <= 4 * k + 16 {
             let mut all: Vec<usize> = (0..n).filter(|&i| ok(i, &[])).collect();
