@@ -1,0 +1,757 @@
+//! The agent: one [`rumor_core::Node`] driven by a tokio UDP socket and timers.
+//!
+//! [`Agent::start`] binds the socket and spawns one task (the driver) that owns the node. The
+//! driver waits for the first of: a datagram, the node's next timer, or a command from a
+//! [`Handle`]; it feeds that to the node, then sends every datagram and publishes every event
+//! the node produced. Buffers are allocated once; nothing spins. Handles are cheap clones that
+//! talk to the driver over a channel, so any number of tasks (HTTP handlers, the CLI, an
+//! embedding program) can use the node concurrently.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rumor_core::{Event, Identity, Instant, Key, Member, Node, Stats, Status};
+use serde::Serialize;
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::AgentConfig;
+use crate::{keys, meta};
+
+/// Events buffered per subscriber before a slow one starts missing some.
+const EVENT_BUFFER: usize = 1024;
+/// Datagrams read per wake-up before the driver sends what they caused.
+const RECV_BATCH: usize = 64;
+/// How often seeds whose names did not resolve are looked up again.
+const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+
+/// Why the agent could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The node refused the configuration.
+    Node(rumor_core::Error),
+    /// The UDP socket could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// The HTTP listener could not be bound.
+    Http(SocketAddr, std::io::Error),
+    /// Bound to a wildcard address and no outbound address to advertise was found.
+    Advertise(SocketAddr),
+    /// No randomness from the operating system.
+    Random(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Node(e) => write!(f, "{e}"),
+            StartError::Bind(a, e) => write!(f, "cannot bind UDP {a}: {e}"),
+            StartError::Http(a, e) => write!(f, "cannot bind HTTP {a}: {e}"),
+            StartError::Advertise(a) => {
+                write!(
+                    f,
+                    "invalid config field `advertise`: bound to {a} and no address to advertise found; set --advertise"
+                )
+            }
+            StartError::Random(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Why a command failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentError {
+    /// The agent has stopped (it left or was shut down).
+    Stopped,
+    /// The node refused the command.
+    Refused(String),
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Stopped => f.write_str("the agent has stopped"),
+            AgentError::Refused(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// One member as the agent reports it (HTTP, events, the library API).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemberInfo {
+    /// Unique name.
+    pub name: String,
+    /// Gossip address.
+    pub addr: SocketAddr,
+    /// `alive`, `suspect`, `failed` or `left`.
+    pub state: &'static str,
+    /// Incarnation number.
+    pub incarnation: u32,
+    /// Metadata (empty if the node set bytes that are not a Rumor string map).
+    pub meta: BTreeMap<String, String>,
+}
+
+impl MemberInfo {
+    fn from_member(m: &Member) -> Self {
+        MemberInfo {
+            name: m.name.clone(),
+            addr: m.addr,
+            state: state_name(m.status),
+            incarnation: m.incarnation,
+            meta: meta::decode(&m.meta).unwrap_or_default(),
+        }
+    }
+}
+
+/// The name used for a status in JSON and metrics.
+pub fn state_name(status: Status) -> &'static str {
+    match status {
+        Status::Alive => "alive",
+        Status::Suspect => "suspect",
+        Status::Dead => "failed",
+        Status::Left => "left",
+    }
+}
+
+/// What happened, as subscribers of [`Handle::subscribe`] and `GET /v1/events` see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum AgentEvent {
+    /// A member became alive: new, or back after failing or leaving.
+    MemberJoined {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// An alive member changed its metadata or address.
+    MemberUpdated {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// A member is suspected of having failed.
+    MemberSuspect {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// A suspect member refuted the suspicion.
+    MemberAlive {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// A member was declared failed.
+    MemberFailed {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// A member left gracefully.
+    MemberLeft {
+        /// The member.
+        member: MemberInfo,
+    },
+    /// A user event (`rumor event NAME PAYLOAD`, [`Handle::send_event`]) arrived.
+    UserEvent {
+        /// Node that sent it.
+        origin: String,
+        /// Event name.
+        name: String,
+        /// Payload (lossy UTF-8).
+        payload: String,
+    },
+    /// Two nodes claim one name.
+    NameConflict {
+        /// The contested name.
+        name: String,
+        /// Address known for it.
+        known: SocketAddr,
+        /// Address of the new claim.
+        claimed: SocketAddr,
+    },
+    /// This node is part of a cluster (a seed answered, or another node joined through it).
+    Joined,
+    /// A graceful leave finished.
+    LeaveComplete {
+        /// Members that acknowledged it.
+        acknowledged: u32,
+    },
+}
+
+impl AgentEvent {
+    fn from_core(event: Event) -> Self {
+        match event {
+            Event::MemberJoined(m) => AgentEvent::MemberJoined { member: MemberInfo::from_member(&m) },
+            Event::MemberUpdated(m) => AgentEvent::MemberUpdated { member: MemberInfo::from_member(&m) },
+            Event::MemberSuspect(m) => AgentEvent::MemberSuspect { member: MemberInfo::from_member(&m) },
+            Event::MemberAlive(m) => AgentEvent::MemberAlive { member: MemberInfo::from_member(&m) },
+            Event::MemberFailed(m) => AgentEvent::MemberFailed { member: MemberInfo::from_member(&m) },
+            Event::MemberLeft(m) => AgentEvent::MemberLeft { member: MemberInfo::from_member(&m) },
+            Event::UserBroadcast { origin, payload } => {
+                let (name, payload) = split_user_event(&payload);
+                AgentEvent::UserEvent { origin, name, payload }
+            }
+            Event::NameConflict { name, known, claimed } => AgentEvent::NameConflict { name, known, claimed },
+            Event::Joined => AgentEvent::Joined,
+            Event::LeaveComplete { acknowledged } => AgentEvent::LeaveComplete { acknowledged },
+        }
+    }
+}
+
+/// A user event travels as one broadcast: its name, a NUL byte, its payload.
+fn user_event_bytes(name: &str, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(name.len() + 1 + payload.len());
+    bytes.extend_from_slice(name.as_bytes());
+    bytes.push(0);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+fn split_user_event(bytes: &[u8]) -> (String, String) {
+    match bytes.iter().position(|b| *b == 0) {
+        Some(i) => {
+            let (name, rest) = bytes.split_at(i);
+            (
+                String::from_utf8_lossy(name).into_owned(),
+                String::from_utf8_lossy(rest.get(1..).unwrap_or(&[])).into_owned(),
+            )
+        }
+        None => (String::new(), String::from_utf8_lossy(bytes).into_owned()),
+    }
+}
+
+/// Counters and gauges for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeMetrics {
+    /// The core's counters.
+    pub stats: Stats,
+    /// Members by state, this node included: alive, suspect, failed, left.
+    pub members: [u64; 4],
+    /// Lifeguard local health score (0 is healthy).
+    pub health_score: u32,
+    /// Updates waiting in the gossip queue.
+    pub gossip_queue: usize,
+}
+
+/// A keyring change requested through [`Handle::keys`].
+#[derive(Clone, Debug)]
+pub enum KeyOp {
+    /// Only list the keys.
+    List,
+    /// Add a key (accepted on receipt; not used to send).
+    Install(Key),
+    /// Make an installed key the one packets are sealed with.
+    Use(Key),
+    /// Remove a key that is not the primary.
+    Remove(Key),
+}
+
+enum Command {
+    Members(oneshot::Sender<Vec<MemberInfo>>),
+    Metrics(oneshot::Sender<NodeMetrics>),
+    SetMeta(BTreeMap<String, String>, oneshot::Sender<Result<(), AgentError>>),
+    Broadcast(Vec<u8>, oneshot::Sender<Result<(), AgentError>>),
+    Keys(KeyOp, oneshot::Sender<Result<Vec<String>, AgentError>>),
+    Discovered(Vec<SocketAddr>),
+    Leave(oneshot::Sender<u32>),
+    Shutdown,
+}
+
+struct Shared {
+    name: String,
+    addr: SocketAddr,
+    local_addr: SocketAddr,
+    ready: AtomicBool,
+    max_broadcast: usize,
+}
+
+/// A cheap, cloneable handle to a running agent.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<AgentEvent>,
+    shared: Arc<Shared>,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Handle {
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The address other members reach this node at.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// The address the UDP socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// Joined a cluster through a seed, or started alone because no seed was configured.
+    pub fn is_ready(&self) -> bool {
+        self.shared.ready.load(Ordering::Relaxed)
+    }
+
+    /// The agent stopped (left or shut down).
+    pub fn is_stopped(&self) -> bool {
+        *self.stopped.borrow()
+    }
+
+    /// Resolves when the agent stops.
+    pub async fn stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Every known member, this node included, sorted by name.
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, AgentError> {
+        self.ask(Command::Members).await
+    }
+
+    /// Counters and gauges.
+    pub async fn metrics(&self) -> Result<NodeMetrics, AgentError> {
+        self.ask(Command::Metrics).await
+    }
+
+    /// Membership and user events from now on. A subscriber that falls more than 1024 events
+    /// behind misses the oldest (`RecvError::Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.events.subscribe()
+    }
+
+    /// Replaces this node's metadata; the change is gossiped.
+    pub async fn set_meta(&self, meta: BTreeMap<String, String>) -> Result<(), AgentError> {
+        self.ask(|tx| Command::SetMeta(meta, tx)).await?
+    }
+
+    /// Sends raw bytes to every member ([`AgentEvent::UserEvent`] with an empty name unless the
+    /// bytes follow the user-event layout).
+    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), AgentError> {
+        self.ask(|tx| Command::Broadcast(payload, tx)).await?
+    }
+
+    /// Sends a named user event to every member.
+    pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<(), AgentError> {
+        if name.as_bytes().contains(&0) {
+            return Err(AgentError::Refused("event name must not contain NUL".into()));
+        }
+        self.broadcast(user_event_bytes(name, payload)).await
+    }
+
+    /// Largest `name + 1 + payload` a user event may have.
+    pub fn max_event_len(&self) -> usize {
+        self.shared.max_broadcast
+    }
+
+    /// Changes (or lists) the keyring; returns the keys, primary first. The keyring file, if
+    /// the agent has one, is rewritten.
+    pub async fn keys(&self, op: KeyOp) -> Result<Vec<String>, AgentError> {
+        self.ask(|tx| Command::Keys(op, tx)).await?
+    }
+
+    /// Asks the node to join these addresses (found by mDNS or another discovery) unless they
+    /// are already members.
+    pub async fn discovered(&self, addrs: Vec<SocketAddr>) -> Result<(), AgentError> {
+        self.commands.send(Command::Discovered(addrs)).await.map_err(|_| AgentError::Stopped)
+    }
+
+    /// Leaves the cluster gracefully and stops the agent. Returns how many members
+    /// acknowledged the leave.
+    pub async fn leave(&self) -> Result<u32, AgentError> {
+        self.ask(Command::Leave).await
+    }
+
+    /// Stops the agent at once, without telling anyone (members will detect it as failed).
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+        self.stopped().await;
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| AgentError::Stopped)?;
+        rx.await.map_err(|_| AgentError::Stopped)
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    handle: Handle,
+    driver: JoinHandle<()>,
+    http: Option<(SocketAddr, JoinHandle<()>)>,
+    mdns: Option<crate::mdns::Discovery>,
+}
+
+impl Agent {
+    /// Binds the socket (and the HTTP listener if configured), starts the node and joins the
+    /// configured seeds. Must be called inside a tokio runtime.
+    pub async fn start(config: AgentConfig) -> Result<Agent, StartError> {
+        let socket = UdpSocket::bind(config.bind).await.map_err(|e| StartError::Bind(config.bind, e))?;
+        let local_addr = socket.local_addr().map_err(|e| StartError::Bind(config.bind, e))?;
+        let addr = match config.advertise {
+            Some(a) => a,
+            None if local_addr.ip().is_unspecified() => {
+                crate::config::advertise_for_wildcard(local_addr).ok_or(StartError::Advertise(local_addr))?
+            }
+            None => local_addr,
+        };
+        let http_listener = match config.http {
+            Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| StartError::Http(a, e))?),
+            None => None,
+        };
+
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| StartError::Random(format!("no randomness: {e}")))?;
+        let clock = tokio::time::Instant::now();
+        let identity = Identity { name: config.name.clone(), addr, meta: meta::encode(&config.meta) };
+        let mtu = config.protocol.mtu;
+        let mut node = Node::new(config.protocol.clone(), identity, seed, now(clock)).map_err(StartError::Node)?;
+        let mdns_enabled = config.mdns;
+        let label = config.protocol.label.clone();
+        let has_seeds = !config.join.is_empty();
+        if !has_seeds {
+            node.join(&[], now(clock)).map_err(StartError::Node)?;
+        }
+
+        let (commands, rx) = mpsc::channel(256);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (stopped_tx, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            name: config.name.clone(),
+            addr,
+            local_addr,
+            ready: AtomicBool::new(!has_seeds),
+            max_broadcast: node.max_broadcast_len(),
+        });
+        let handle = Handle { commands, events: events.clone(), shared: shared.clone(), stopped };
+        tracing::info!(name = %config.name, bind = %local_addr, advertise = %addr, seeds = ?config.join, "agent started");
+
+        let driver = Driver {
+            node,
+            socket,
+            clock,
+            commands: rx,
+            events,
+            shared,
+            seeds: config.join.clone(),
+            unresolved: has_seeds,
+            joined_seeds: !has_seeds,
+            keyring_file: config.keyring_file.clone(),
+            send_buf: vec![0; mtu],
+            recv_buf: vec![0; 65_536],
+            leave_waiters: Vec::new(),
+        };
+        let driver = tokio::spawn(async move {
+            driver.run().await;
+            let _ = stopped_tx.send(true);
+        });
+
+        let http = match http_listener {
+            Some(listener) => {
+                let bound = listener.local_addr().map_err(|e| StartError::Http(config.bind, e))?;
+                let task = tokio::spawn(crate::http::serve(listener, handle.clone(), has_seeds));
+                tracing::info!(addr = %bound, "HTTP listening");
+                Some((bound, task))
+            }
+            None => None,
+        };
+        let mdns = if mdns_enabled {
+            match crate::mdns::Discovery::start(handle.clone(), &label) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!("mDNS disabled: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Agent { handle, driver, http, mdns })
+    }
+
+    /// A handle to the agent.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The HTTP address actually bound (useful with port 0).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Waits until the agent stops (after [`Handle::leave`] or [`Handle::shutdown`]), then
+    /// stops its HTTP server and mDNS announcements.
+    pub async fn wait(self) {
+        let _ = self.driver.await;
+        if let Some(m) = self.mdns {
+            m.stop();
+        }
+        if let Some((_, task)) = self.http {
+            // The server stops by itself once the agent has stopped; give it a moment to
+            // finish responses in flight.
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+fn now(clock: tokio::time::Instant) -> Instant {
+    Instant::from_micros(u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+struct Driver {
+    node: Node,
+    socket: UdpSocket,
+    clock: tokio::time::Instant,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<AgentEvent>,
+    shared: Arc<Shared>,
+    seeds: Vec<String>,
+    /// Seeds still need resolving (before the first join, or while none resolved).
+    unresolved: bool,
+    /// `join` was called with seeds (so `is_joined` means a seed answered).
+    joined_seeds: bool,
+    keyring_file: Option<PathBuf>,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    leave_waiters: Vec<oneshot::Sender<u32>>,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut next_resolve = tokio::time::Instant::now();
+        loop {
+            self.flush().await;
+            if self.publish_events() {
+                self.flush().await;
+                return;
+            }
+            self.shared.ready.store(self.joined_seeds && self.node.is_joined(), Ordering::Relaxed);
+            let far = self.clock + Duration::from_secs(3600);
+            let deadline =
+                self.node.poll_timeout().map_or(far, |t| self.clock + Duration::from_micros(t.as_micros())).min(far);
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::Shutdown) | None => {
+                        tracing::info!("agent shut down without leaving");
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                },
+                r = self.socket.recv_from(&mut self.recv_buf) => {
+                    match r {
+                        Ok((n, from)) => self.receive(n, from),
+                        Err(e) => tracing::debug!("recv: {e}"),
+                    }
+                    for _ in 0..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut self.recv_buf) {
+                            Ok((n, from)) => self.receive(n, from),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let t = now(self.clock);
+                    self.node.handle_timeout(t);
+                }
+                () = tokio::time::sleep_until(next_resolve), if self.unresolved => {
+                    self.resolve_seeds().await;
+                    next_resolve = tokio::time::Instant::now() + RESOLVE_RETRY;
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, n: usize, from: SocketAddr) {
+        let t = now(self.clock);
+        if let Some(bytes) = self.recv_buf.get(..n) {
+            self.node.handle_datagram(t, from, bytes);
+        }
+    }
+
+    async fn flush(&mut self) {
+        let t = now(self.clock);
+        while let Some(tx) = self.node.poll_transmit(t, &mut self.send_buf) {
+            let Some(bytes) = self.send_buf.get(..tx.size) else { continue };
+            match self.socket.try_send_to(bytes, tx.destination) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.send_to(bytes, tx.destination).await {
+                        tracing::debug!(to = %tx.destination, "send: {e}");
+                    }
+                }
+                Err(e) => tracing::debug!(to = %tx.destination, "send: {e}"),
+            }
+        }
+    }
+
+    /// Publishes the node's events; true once a leave has completed.
+    fn publish_events(&mut self) -> bool {
+        let mut done = false;
+        while let Some(event) = self.node.poll_event() {
+            log_event(&event);
+            if let Event::LeaveComplete { acknowledged } = event {
+                for w in self.leave_waiters.drain(..) {
+                    let _ = w.send(acknowledged);
+                }
+                done = true;
+            }
+            let _ = self.events.send(AgentEvent::from_core(event));
+        }
+        done
+    }
+
+    async fn resolve_seeds(&mut self) {
+        let mut addrs = Vec::new();
+        let v4 = self.shared.local_addr.is_ipv4();
+        for seed in &self.seeds {
+            match tokio::net::lookup_host(seed.as_str()).await {
+                Ok(found) => addrs.extend(found.filter(|a| a.is_ipv4() == v4 || !v4)),
+                Err(e) => tracing::warn!(seed = %seed, "cannot resolve seed: {e}"),
+            }
+        }
+        addrs.sort();
+        addrs.dedup();
+        if addrs.is_empty() {
+            return;
+        }
+        let t = now(self.clock);
+        match self.node.join(&addrs, t) {
+            Ok(()) => {
+                self.unresolved = false;
+                self.joined_seeds = true;
+                tracing::info!(seeds = ?addrs, "joining");
+            }
+            Err(e) => tracing::warn!("join: {e}"),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let t = now(self.clock);
+        match cmd {
+            Command::Members(tx) => {
+                let mut members: Vec<MemberInfo> =
+                    self.node.members().map(|m| MemberInfo::from_member(&m.to_member())).collect();
+                members.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = tx.send(members);
+            }
+            Command::Metrics(tx) => {
+                let mut members = [0u64; 4];
+                for m in self.node.members() {
+                    let i = match m.status {
+                        Status::Alive => 0,
+                        Status::Suspect => 1,
+                        Status::Dead => 2,
+                        Status::Left => 3,
+                    };
+                    if let Some(c) = members.get_mut(i) {
+                        *c += 1;
+                    }
+                }
+                let _ = tx.send(NodeMetrics {
+                    stats: *self.node.stats(),
+                    members,
+                    health_score: self.node.health_score(),
+                    gossip_queue: self.node.gossip_queue_len(),
+                });
+            }
+            Command::SetMeta(m, tx) => {
+                let r = self.node.set_meta(&meta::encode(&m), t).map_err(|e| AgentError::Refused(e.to_string()));
+                let _ = tx.send(r);
+            }
+            Command::Broadcast(bytes, tx) => {
+                let r = self.node.broadcast(&bytes, t).map_err(|e| AgentError::Refused(e.to_string()));
+                let _ = tx.send(r);
+            }
+            Command::Keys(op, tx) => {
+                let _ = tx.send(self.keys(op));
+            }
+            Command::Discovered(addrs) => {
+                let known: Vec<SocketAddr> = self.node.members().map(|m| m.addr).collect();
+                let new: Vec<SocketAddr> =
+                    addrs.into_iter().filter(|a| *a != self.shared.addr && !known.contains(a)).collect();
+                if !new.is_empty() && !self.node.has_left() {
+                    tracing::info!(peers = ?new, "discovered");
+                    if self.node.join(&new, t).is_ok() {
+                        self.joined_seeds = true;
+                    }
+                }
+            }
+            Command::Leave(tx) => {
+                self.leave_waiters.push(tx);
+                if let Err(e) = self.node.leave(t) {
+                    tracing::warn!("leave: {e}");
+                }
+                tracing::info!("leaving");
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn keys(&mut self, op: KeyOp) -> Result<Vec<String>, AgentError> {
+        let ring = self.node.keyring_mut();
+        let changed = match op {
+            KeyOp::List => false,
+            KeyOp::Install(k) => {
+                ring.install(k);
+                true
+            }
+            KeyOp::Use(k) => {
+                ring.use_key(&k).map_err(|e| AgentError::Refused(e.to_string()))?;
+                true
+            }
+            KeyOp::Remove(k) => {
+                ring.remove(&k).map_err(|e| AgentError::Refused(e.to_string()))?;
+                true
+            }
+        };
+        if changed {
+            tracing::info!(keys = ring.keys().count(), primary = ?ring.primary_id(), "keyring changed");
+            if let Some(path) = &self.keyring_file {
+                keys::save_keyring(path, ring).map_err(|e| {
+                    AgentError::Refused(format!("keyring changed but {} not saved: {e}", path.display()))
+                })?;
+            }
+        }
+        Ok(keys::list(ring))
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::MemberJoined(m) => tracing::info!(member = %m.name, addr = %m.addr, "member joined"),
+        Event::MemberUpdated(m) => tracing::info!(member = %m.name, "member updated"),
+        Event::MemberSuspect(m) => tracing::info!(member = %m.name, "member suspect"),
+        Event::MemberAlive(m) => tracing::info!(member = %m.name, "member alive again"),
+        Event::MemberFailed(m) => tracing::warn!(member = %m.name, "member failed"),
+        Event::MemberLeft(m) => tracing::info!(member = %m.name, "member left"),
+        Event::UserBroadcast { origin, payload } => tracing::debug!(%origin, len = payload.len(), "user event"),
+        Event::NameConflict { name, known, claimed } => {
+            tracing::warn!(%name, %known, %claimed, "name conflict: another node claims this name")
+        }
+        Event::Joined => tracing::info!("joined the cluster"),
+        Event::LeaveComplete { acknowledged } => tracing::info!(acknowledged, "left the cluster"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_event_layout() {
+        let b = user_event_bytes("deploy", b"v2");
+        assert_eq!(b, b"deploy\0v2");
+        assert_eq!(split_user_event(&b), ("deploy".into(), "v2".into()));
+        assert_eq!(split_user_event(b"raw"), (String::new(), "raw".into()));
+        assert_eq!(split_user_event(b"n\0"), ("n".into(), String::new()));
+    }
+}

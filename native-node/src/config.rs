@@ -1,0 +1,465 @@
+//! Agent configuration: command-line flags > `RUMOR_*` environment variables > TOML file >
+//! defaults. Every value is checked before the agent starts; a bad one is reported with the
+//! field's name and the value given.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rumor_core::{Config, Keyring, Lifeguard};
+use serde::Deserialize;
+
+use crate::keys;
+
+/// Gossip port used when `--bind` is not given.
+pub const DEFAULT_PORT: u16 = 7946;
+/// HTTP address client commands talk to by default (and the agent serves by default).
+pub const DEFAULT_HTTP: &str = "127.0.0.1:7947";
+
+/// A configuration value that was refused. Its `Display` names the field and the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field, as spelled in the TOML file (`protocol.probe_interval_ms`); flags and
+    /// environment variables use the same names.
+    pub field: String,
+    /// The value given.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
+        ConfigError { field: field.into(), value: value.to_string(), reason: reason.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid config field `{}`: `{}` {}", self.field, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Flags of `rumor agent`. Each also reads a `RUMOR_*` environment variable; every one may also
+/// be set in the TOML file given by `--config`. Values are strings here and checked in
+/// [`AgentConfig::resolve`], so that a bad value from any source is reported the same way.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AgentArgs {
+    /// Unique node name in the cluster [default: the host name].
+    #[arg(long, env = "RUMOR_NAME")]
+    pub name: Option<String>,
+    /// UDP address to bind [default: 0.0.0.0:7946].
+    #[arg(long, env = "RUMOR_BIND", value_name = "IP:PORT")]
+    pub bind: Option<String>,
+    /// Address other members reach this node at [default: the bind address, or this host's
+    /// outbound address when binding a wildcard].
+    #[arg(long, env = "RUMOR_ADVERTISE", value_name = "IP:PORT")]
+    pub advertise: Option<String>,
+    /// Seeds to join through (comma separated HOST:PORT); retried with backoff until one answers.
+    #[arg(long, env = "RUMOR_JOIN", value_name = "HOST:PORT,...", value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// HTTP address for /metrics, /healthz, /readyz, /v1/* ("off" disables) [default: 127.0.0.1:7947].
+    #[arg(long, env = "RUMOR_HTTP", value_name = "IP:PORT")]
+    pub http: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "RUMOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keyring file: a JSON array of base64 keys, the first is primary. Keys changed with
+    /// `rumor keys` are written back to it.
+    #[arg(long, env = "RUMOR_KEYRING", value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// Cluster label: clusters with different labels never talk to each other.
+    #[arg(long, env = "RUMOR_LABEL")]
+    pub label: Option<String>,
+    /// Metadata, repeatable (KEY=VALUE); replaces the file's `[meta]` table.
+    #[arg(long = "meta", env = "RUMOR_META", value_name = "KEY=VALUE", value_delimiter = ',')]
+    pub meta: Vec<String>,
+    /// Timing preset: lan, wan or local (loopback and tests) [default: lan].
+    #[arg(long, env = "RUMOR_PRESET")]
+    pub preset: Option<String>,
+    /// Announce and discover nodes with the same label on the local network (mDNS).
+    #[arg(long, env = "RUMOR_MDNS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub mdns: Option<String>,
+}
+
+/// The TOML file. Unknown keys are refused (a typo should not be silently ignored).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: Option<String>,
+    bind: Option<String>,
+    advertise: Option<String>,
+    join: Option<Vec<String>>,
+    http: Option<String>,
+    keyring: Option<PathBuf>,
+    label: Option<String>,
+    preset: Option<String>,
+    mdns: Option<bool>,
+    meta: Option<BTreeMap<String, String>>,
+    protocol: Option<ProtocolFile>,
+}
+
+/// Protocol tunables on top of the preset (the `[protocol]` table).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ProtocolFile {
+    probe_interval_ms: Option<u64>,
+    probe_timeout_ms: Option<u64>,
+    indirect_checks: Option<u32>,
+    suspicion_mult: Option<u32>,
+    suspicion_max_mult: Option<u32>,
+    retransmit_mult: Option<u32>,
+    gossip_interval_ms: Option<u64>,
+    gossip_fanout: Option<u32>,
+    push_pull_interval_ms: Option<u64>,
+    mtu: Option<usize>,
+    max_members: Option<usize>,
+    lifeguard: Option<bool>,
+}
+
+/// A checked agent configuration.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// Node name.
+    pub name: String,
+    /// UDP bind address.
+    pub bind: SocketAddr,
+    /// Advertised address; `None` means "the bound address" (resolved once the socket is bound,
+    /// so port 0 works).
+    pub advertise: Option<SocketAddr>,
+    /// Seeds as given (host names are resolved when joining).
+    pub join: Vec<String>,
+    /// HTTP address, if enabled.
+    pub http: Option<SocketAddr>,
+    /// Keyring file the keyring came from and is saved to.
+    pub keyring_file: Option<PathBuf>,
+    /// Metadata.
+    pub meta: BTreeMap<String, String>,
+    /// mDNS discovery.
+    pub mdns: bool,
+    /// Protocol configuration (label, keyring, timings).
+    pub protocol: Config,
+}
+
+impl AgentConfig {
+    /// A configuration for a node named `name` bound to `bind` with the given protocol
+    /// settings, no seeds, no HTTP: the starting point for embedding an agent in a program.
+    pub fn new(name: impl Into<String>, bind: SocketAddr, protocol: Config) -> Self {
+        AgentConfig {
+            name: name.into(),
+            bind,
+            advertise: None,
+            join: Vec::new(),
+            http: None,
+            keyring_file: None,
+            meta: BTreeMap::new(),
+            mdns: false,
+            protocol,
+        }
+    }
+
+    /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
+    /// they name, and defaults, and checks every value.
+    pub fn resolve(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
+
+        let preset_s = pick(&args.preset, &file.preset).unwrap_or_else(|| "lan".into());
+        let mut protocol = preset(&preset_s)
+            .ok_or_else(|| ConfigError::new("preset", &preset_s, "is not a preset (expected lan, wan or local)"))?;
+
+        let name = match pick(&args.name, &file.name) {
+            Some(n) => n,
+            None => default_name(),
+        };
+        if name.is_empty() || name.len() > 64 {
+            return Err(ConfigError::new("name", &name, "must be 1 to 64 bytes"));
+        }
+
+        let bind = match pick(&args.bind, &file.bind) {
+            Some(b) => parse_addr("bind", &b)?,
+            None => SocketAddr::new(IpAddr::from([0, 0, 0, 0]), DEFAULT_PORT),
+        };
+        let advertise = match pick(&args.advertise, &file.advertise) {
+            Some(a) => {
+                let addr = parse_addr("advertise", &a)?;
+                if addr.ip().is_unspecified() || addr.port() == 0 {
+                    return Err(ConfigError::new("advertise", &a, "must be a reachable address and port"));
+                }
+                Some(addr)
+            }
+            None if bind.ip().is_unspecified() => {
+                let ip = outbound_ip(bind.ip()).ok_or_else(|| {
+                    ConfigError::new(
+                        "advertise",
+                        "",
+                        "is needed: bind is a wildcard address and no outbound address was found",
+                    )
+                })?;
+                (bind.port() != 0).then(|| SocketAddr::new(ip, bind.port()))
+            }
+            None => None,
+        };
+
+        let join = if args.join.is_empty() { file.join.clone().unwrap_or_default() } else { args.join.clone() };
+        let join: Vec<String> = join.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        for seed in &join {
+            check_seed(seed)?;
+        }
+
+        let http_s = pick(&args.http, &file.http).unwrap_or_else(|| DEFAULT_HTTP.into());
+        let http = match http_s.as_str() {
+            "off" | "none" | "" => None,
+            s => Some(parse_addr("http", s)?),
+        };
+
+        let label = pick(&args.label, &file.label).unwrap_or_default();
+        if label.len() > 64 {
+            return Err(ConfigError::new("label", &label, "must be at most 64 bytes"));
+        }
+        protocol.label = label;
+
+        let keyring_file = args.keyring.clone().or(file.keyring.clone());
+        protocol.keyring = match &keyring_file {
+            Some(path) => keys::load_keyring(path).map_err(|e| ConfigError::new("keyring", path.display(), e))?,
+            None => Keyring::new(),
+        };
+
+        let meta = if args.meta.is_empty() {
+            file.meta.clone().unwrap_or_default()
+        } else {
+            let mut meta = BTreeMap::new();
+            for kv in &args.meta {
+                let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::new("meta", kv, "is not KEY=VALUE"))?;
+                if k.is_empty() {
+                    return Err(ConfigError::new("meta", kv, "has an empty key"));
+                }
+                meta.insert(k.to_string(), v.to_string());
+            }
+            meta
+        };
+        let encoded = crate::meta::encode(&meta);
+        if encoded.len() > protocol.max_meta_len {
+            return Err(ConfigError::new(
+                "meta",
+                format!("{} bytes encoded", encoded.len()),
+                format!("exceeds the limit of {} bytes", protocol.max_meta_len),
+            ));
+        }
+
+        let mdns = match &args.mdns {
+            Some(s) => parse_bool("mdns", s)?,
+            None => file.mdns.unwrap_or(false),
+        };
+
+        if let Some(p) = &file.protocol {
+            apply_protocol(&mut protocol, p);
+        }
+        protocol.validate().map_err(|e| {
+            let field = format!("protocol.{}", e.field);
+            ConfigError::new(field, "", e.reason)
+        })?;
+
+        Ok(AgentConfig { name, bind, advertise, join, http, keyring_file, meta, mdns, protocol })
+    }
+}
+
+/// The protocol preset called `name`.
+pub fn preset(name: &str) -> Option<Config> {
+    match name {
+        "lan" => Some(Config::lan()),
+        "wan" => Some(Config::wan()),
+        "local" => Some(Config::local()),
+        _ => None,
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", path.display(), format!("cannot be read: {e}")))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message quotes the offending line (and so the key); keep it on one line.
+        let msg = e.message().to_string();
+        let key = e
+            .span()
+            .and_then(|s| text.get(..s.start))
+            .and_then(|before| before.lines().last())
+            .map(|line| line.split('=').next().unwrap_or("").trim().to_string())
+            .filter(|k| !k.is_empty());
+        match key {
+            Some(k) => ConfigError::new(k, path.display(), format!("in the config file: {msg}")),
+            None => ConfigError::new("config", path.display(), format!("is not valid: {msg}")),
+        }
+    })
+}
+
+fn apply_protocol(c: &mut Config, p: &ProtocolFile) {
+    let ms = Duration::from_millis;
+    if let Some(v) = p.probe_interval_ms {
+        c.probe_interval = ms(v);
+    }
+    if let Some(v) = p.probe_timeout_ms {
+        c.probe_timeout = ms(v);
+    }
+    if let Some(v) = p.indirect_checks {
+        c.indirect_checks = v;
+    }
+    if let Some(v) = p.suspicion_mult {
+        c.suspicion_mult = v;
+    }
+    if let Some(v) = p.suspicion_max_mult {
+        c.suspicion_max_mult = v;
+    }
+    if let Some(v) = p.retransmit_mult {
+        c.retransmit_mult = v;
+    }
+    if let Some(v) = p.gossip_interval_ms {
+        c.gossip_interval = ms(v);
+    }
+    if let Some(v) = p.gossip_fanout {
+        c.gossip_fanout = v;
+    }
+    if let Some(v) = p.push_pull_interval_ms {
+        c.push_pull_interval = ms(v);
+    }
+    if let Some(v) = p.mtu {
+        c.mtu = v;
+        c.max_inbound_packet = c.max_inbound_packet.max(v);
+    }
+    if let Some(v) = p.max_members {
+        c.max_members = v;
+    }
+    if let Some(v) = p.lifeguard {
+        c.lifeguard = if v { Lifeguard::ON } else { Lifeguard::OFF };
+    }
+}
+
+fn parse_addr(field: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.trim().parse().map_err(|_| ConfigError::new(field, s, "is not an IP:PORT address (use [v6]:port for IPv6)"))
+}
+
+fn parse_bool(field: &str, s: &str) -> Result<bool, ConfigError> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(field, s, "is not a boolean (true or false)")),
+    }
+}
+
+fn check_seed(seed: &str) -> Result<(), ConfigError> {
+    if seed.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || ConfigError::new("join", seed, "is not HOST:PORT");
+    let (host, port) = seed.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn default_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty() && s.len() <= 64)
+        .unwrap_or_else(|| "rumor".into())
+}
+
+/// The address to advertise for a socket bound to a wildcard address: this host's outbound
+/// address with the bound port.
+pub(crate) fn advertise_for_wildcard(local: SocketAddr) -> Option<SocketAddr> {
+    outbound_ip(local.ip()).map(|ip| SocketAddr::new(ip, local.port()))
+}
+
+/// The address this host uses to reach the outside, found by "connecting" a UDP socket (which
+/// sends nothing). Used to advertise a wildcard bind.
+fn outbound_ip(family: IpAddr) -> Option<IpAddr> {
+    let (local, probe): (SocketAddr, SocketAddr) = if family.is_ipv4() {
+        (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
+    } else {
+        ((std::net::Ipv6Addr::UNSPECIFIED, 0).into(), ("2001:db8::1".parse::<IpAddr>().ok()?, 9).into())
+    };
+    let s = UdpSocket::bind(local).ok()?;
+    s.connect(probe).ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> AgentArgs {
+        AgentArgs { name: Some("a".into()), bind: Some("127.0.0.1:0".into()), ..AgentArgs::default() }
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let c = AgentConfig::resolve(&args()).expect("valid");
+        assert_eq!(c.name, "a");
+        assert_eq!(c.http, Some(DEFAULT_HTTP.parse().expect("addr")));
+        assert_eq!(c.protocol.probe_interval, Config::lan().probe_interval);
+        assert!(c.advertise.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_field_and_value() {
+        let cases: Vec<(AgentArgs, &str, &str)> = vec![
+            (AgentArgs { bind: Some("nonsense".into()), ..args() }, "bind", "nonsense"),
+            (AgentArgs { preset: Some("fast".into()), ..args() }, "preset", "fast"),
+            (AgentArgs { join: vec!["host".into()], ..args() }, "join", "host"),
+            (AgentArgs { meta: vec!["novalue".into()], ..args() }, "meta", "novalue"),
+            (AgentArgs { mdns: Some("maybe".into()), ..args() }, "mdns", "maybe"),
+            (AgentArgs { advertise: Some("0.0.0.0:1".into()), ..args() }, "advertise", "0.0.0.0:1"),
+            (AgentArgs { http: Some("localhost".into()), ..args() }, "http", "localhost"),
+            (AgentArgs { name: Some(String::new()), ..args() }, "name", ""),
+        ];
+        for (a, field, value) in cases {
+            let e = AgentConfig::resolve(&a).expect_err(field);
+            assert_eq!((e.field.as_str(), e.value.as_str()), (field, value), "{e}");
+            assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn file_is_below_flags_and_checked() {
+        let dir = std::env::temp_dir().join(format!("rumor-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("a.toml");
+        std::fs::write(
+            &path,
+            "name = \"from-file\"\nlabel = \"prod\"\npreset = \"local\"\njoin = [\"127.0.0.1:9\"]\n\
+             [meta]\nrole = \"db\"\n[protocol]\nprobe_interval_ms = 700\n",
+        )
+        .expect("write");
+        let c = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect("valid");
+        assert_eq!(c.name, "a", "flag wins over file");
+        assert_eq!(c.protocol.label, "prod");
+        assert_eq!(c.join, ["127.0.0.1:9"]);
+        assert_eq!(c.meta.get("role").map(String::as_str), Some("db"));
+        assert_eq!(c.protocol.probe_interval, Duration::from_millis(700));
+        assert_eq!(c.protocol.probe_timeout, Config::local().probe_timeout);
+
+        std::fs::write(&path, "[protocol]\nprobe_interval_ms = 5\n").expect("write");
+        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("too short");
+        assert_eq!(e.field, "protocol.probe_interval");
+
+        std::fs::write(&path, "bind = 5\n").expect("write");
+        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("type");
+        assert_eq!(e.field, "bind", "{e}");
+
+        std::fs::write(&path, "bnid = \"x\"\n").expect("write");
+        let e = AgentConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("unknown key");
+        assert!(e.to_string().contains("bnid"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
