@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rumor_core::{Event, Identity, Instant, Key, Member, Node, Stats, Status};
@@ -25,7 +25,7 @@ use crate::config::AgentConfig;
 use crate::{keys, meta};
 
 /// Events buffered per subscriber before a slow one starts missing some.
-const EVENT_BUFFER: usize = 1024;
+const EVENT_BUFFER: usize = 256;
 /// Datagrams read per wake-up before the driver sends what they caused.
 const RECV_BATCH: usize = 64;
 /// How often seeds whose names did not resolve are looked up again.
@@ -268,13 +268,15 @@ struct Shared {
     local_addr: SocketAddr,
     ready: AtomicBool,
     max_broadcast: usize,
+    /// Created by the first subscriber: its buffer is most of an idle agent's memory, and
+    /// events nobody listens to need no buffer.
+    events: OnceLock<broadcast::Sender<AgentEvent>>,
 }
 
 /// A cheap, cloneable handle to a running agent.
 #[derive(Clone)]
 pub struct Handle {
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<AgentEvent>,
     shared: Arc<Shared>,
     stopped: watch::Receiver<bool>,
 }
@@ -321,10 +323,10 @@ impl Handle {
         self.ask(Command::Metrics).await
     }
 
-    /// Membership and user events from now on. A subscriber that falls more than 1024 events
+    /// Membership and user events from now on. A subscriber that falls more than 256 events
     /// behind misses the oldest (`RecvError::Lagged`).
     pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
-        self.events.subscribe()
+        self.shared.events.get_or_init(|| broadcast::channel(EVENT_BUFFER).0).subscribe()
     }
 
     /// Replaces this node's metadata; the change is gossiped.
@@ -413,6 +415,8 @@ impl Agent {
         let clock = tokio::time::Instant::now();
         let identity = Identity { name: config.name.clone(), addr, meta: meta::encode(&config.meta) };
         let mtu = config.protocol.mtu;
+        // One byte more than accepted, so that an oversized datagram is seen (and counted) as such.
+        let recv_len = config.protocol.max_inbound_packet + 1;
         let mut node = Node::new(config.protocol.clone(), identity, seed, now(clock)).map_err(StartError::Node)?;
         let mdns_enabled = config.mdns;
         let label = config.protocol.label.clone();
@@ -422,7 +426,6 @@ impl Agent {
         }
 
         let (commands, rx) = mpsc::channel(256);
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (stopped_tx, stopped) = watch::channel(false);
         let shared = Arc::new(Shared {
             name: config.name.clone(),
@@ -430,8 +433,9 @@ impl Agent {
             local_addr,
             ready: AtomicBool::new(!has_seeds),
             max_broadcast: node.max_broadcast_len(),
+            events: OnceLock::new(),
         });
-        let handle = Handle { commands, events: events.clone(), shared: shared.clone(), stopped };
+        let handle = Handle { commands, shared: shared.clone(), stopped };
         tracing::info!(name = %config.name, bind = %local_addr, advertise = %addr, seeds = ?config.join, "agent started");
 
         let driver = Driver {
@@ -439,14 +443,13 @@ impl Agent {
             socket,
             clock,
             commands: rx,
-            events,
             shared,
             seeds: config.join.clone(),
             unresolved: has_seeds,
             joined_seeds: !has_seeds,
             keyring_file: config.keyring_file.clone(),
             send_buf: vec![0; mtu],
-            recv_buf: vec![0; 65_536],
+            recv_buf: vec![0; recv_len],
             leave_waiters: Vec::new(),
         };
         let driver = tokio::spawn(async move {
@@ -511,7 +514,6 @@ struct Driver {
     socket: UdpSocket,
     clock: tokio::time::Instant,
     commands: mpsc::Receiver<Command>,
-    events: broadcast::Sender<AgentEvent>,
     shared: Arc<Shared>,
     seeds: Vec<String>,
     /// Seeds still need resolving (before the first join, or while none resolved).
@@ -604,7 +606,11 @@ impl Driver {
                 }
                 done = true;
             }
-            let _ = self.events.send(AgentEvent::from_core(event));
+            if let Some(tx) = self.shared.events.get()
+                && tx.receiver_count() > 0
+            {
+                let _ = tx.send(AgentEvent::from_core(event));
+            }
         }
         done
     }

@@ -1,0 +1,160 @@
+//! Benchmark: many agents in one process on loopback (the library API, one UDP socket each).
+//! Converges them, measures resident memory per node and idle CPU, kills one and times its
+//! detection by every other node.
+//!
+//! ```text
+//! ulimit -n 8192
+//! cargo run --release -p rumor-node --example agents -- [NODES=1000] [PRESET=lan] [IDLE_SECONDS=20]
+//! ```
+//! Prints a human summary and one JSON line (`{"nodes": …}`) for docs/benchmarks.md.
+
+use std::time::Duration;
+
+use rumor_node::{Agent, AgentConfig, Handle};
+use tokio::time::Instant;
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn alive_counts(handles: &[Handle]) -> (usize, usize) {
+    let mut min = usize::MAX;
+    let mut max = 0;
+    for h in handles {
+        let n = h.metrics().await.map_or(0, |m| usize::try_from(m.members[0]).unwrap_or(0));
+        min = min.min(n);
+        max = max.max(n);
+    }
+    (min, max)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let nodes: usize = args.first().map_or(Ok(1000), |s| s.parse())?;
+    let preset = args.get(1).map_or("lan", String::as_str);
+    let idle_secs: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
+    let protocol = rumor_node::config::preset(preset).ok_or("preset: lan, wan or local")?;
+
+    let rss_before = rss_kib();
+    let t0 = Instant::now();
+    let mut agents = Vec::with_capacity(nodes);
+    let mut seeds = Vec::new();
+    for i in 0..nodes {
+        let mut c = AgentConfig::new(format!("n{i:05}"), "127.0.0.1:0".parse()?, protocol.clone());
+        // Join through up to three earlier nodes, like a rolling deployment.
+        c.join = seeds.iter().rev().take(3).map(ToString::to_string).collect();
+        let agent = Agent::start(c).await.map_err(|e| format!("node {i}: {e} (raise `ulimit -n`?)"))?;
+        if i % 50 == 0 {
+            seeds.push(agent.handle().local_addr());
+        }
+        agents.push(agent);
+    }
+    let handles: Vec<Handle> = agents.iter().map(Agent::handle).collect();
+    println!("started {nodes} agents in {:.1} s", t0.elapsed().as_secs_f64());
+
+    let converge_deadline = Instant::now() + Duration::from_secs(300);
+    let converged_s = loop {
+        let (min, max) = alive_counts(&handles).await;
+        if min == nodes {
+            break Some(t0.elapsed().as_secs_f64());
+        }
+        if Instant::now() > converge_deadline {
+            println!("not converged: alive seen {min}..{max} of {nodes}");
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if let Some(s) = converged_s {
+        println!("converged: every node sees {nodes} alive, {s:.1} s after the first start");
+    }
+
+    // Let the join-time gossip and sync traffic die down, then measure a quiet window.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rss_steady = rss_kib();
+    let (cpu0, w0) = (cpu_seconds(), Instant::now());
+    let bytes0: u64 = sum_bytes(&handles).await;
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let wall = w0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let bytes = sum_bytes(&handles).await.saturating_sub(bytes0);
+    let per_node_kib = (rss_steady.saturating_sub(rss_before)) as f64 / nodes as f64;
+    println!(
+        "steady state: RSS {:.1} MiB total, {per_node_kib:.1} KiB per node; CPU {:.1} % of one core for all \
+         ({:.3} % per node); {:.0} B/s sent per node",
+        rss_steady as f64 / 1024.0,
+        100.0 * cpu / wall,
+        100.0 * cpu / wall / nodes as f64,
+        bytes as f64 / wall / nodes as f64,
+    );
+
+    // Kill one (no leave) and time detection by every other node.
+    let victim = handles.get(nodes / 2).ok_or("need at least one node")?.clone();
+    let others: Vec<Handle> = handles.iter().filter(|h| h.name() != victim.name()).cloned().collect();
+    victim.shutdown().await;
+    let t_kill = Instant::now();
+    let (mut first, mut all) = (None, None);
+    let detect_deadline = t_kill + Duration::from_secs(120);
+    while all.is_none() && Instant::now() < detect_deadline {
+        let mut failed = 0;
+        for h in &others {
+            if let Ok(ms) = h.members().await
+                && ms.iter().any(|m| m.name == victim.name() && m.state == "failed")
+            {
+                failed += 1;
+            }
+        }
+        let t = t_kill.elapsed().as_secs_f64();
+        if failed > 0 && first.is_none() {
+            first = Some(t);
+        }
+        if failed == others.len() {
+            all = Some(t);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "kill detected: first {} s, all {} s",
+        first.map_or("never".into(), |t| format!("{t:.1}")),
+        all.map_or("never".into(), |t| format!("{t:.1}"))
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "nodes": nodes, "preset": preset, "converged_s": converged_s,
+            "rss_total_kib": rss_steady, "rss_per_node_kib": per_node_kib,
+            "idle_cpu_percent": 100.0 * cpu / wall, "bytes_per_node_per_s": bytes as f64 / wall / nodes as f64,
+            "detect_first_s": first, "detect_all_s": all,
+        })
+    );
+    for h in &handles {
+        h.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn sum_bytes(handles: &[Handle]) -> u64 {
+    let mut total = 0;
+    for h in handles {
+        if let Ok(m) = h.metrics().await {
+            total += m.stats.bytes_out;
+        }
+    }
+    total
+}
