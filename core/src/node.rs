@@ -39,6 +39,8 @@ const MAX_EVENTS: usize = 16_384;
 const MAX_USER_SEEN: usize = 4096;
 /// How long a user broadcast id is remembered; far longer than any retransmission lasts.
 const USER_SEEN_TTL: Duration = Duration::from_secs(120);
+/// Event queue capacity kept once drained; a burst beyond it is released afterwards.
+const RETAINED_EVENTS: usize = 64;
 /// Replay-window streams (sender lifetimes) tracked, at most.
 const MAX_REPLAY_STREAMS: usize = 8192;
 
@@ -821,7 +823,12 @@ impl Node {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > RETAINED_EVENTS {
+            // A join delivers an event per member at once; do not keep that much room for ever.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`Node::handle_timeout`] should next be called; `None` once the node has left.

@@ -129,6 +129,10 @@ impl BroadcastQueue {
             }
             self.entries.insert(new_key, entry);
         }
+        // A join queues an update per member; release that room once it has been gossiped.
+        if self.by_member.capacity() > 64 && self.by_member.len() * 4 < self.by_member.capacity() {
+            self.by_member.shrink_to(self.by_member.len() * 2);
+        }
         used.len()
     }
 }

@@ -4,8 +4,13 @@
 
 use std::collections::BTreeMap;
 
-/// Encodes `meta` for [`rumor_core::Node::set_meta`].
+/// Encodes `meta` for [`rumor_core::Node::set_meta`]. The empty map is the empty byte string
+/// (every member of a large cluster stores every other member's metadata; no bytes at all
+/// costs no allocation).
 pub fn encode(meta: &BTreeMap<String, String>) -> Vec<u8> {
+    if meta.is_empty() {
+        return Vec::new();
+    }
     postcard::to_allocvec(meta).unwrap_or_default()
 }
 
@@ -34,6 +39,8 @@ mod tests {
         assert_eq!(bytes, b"\x02\x04role\x02db\x04zone\x04eu-1");
         assert_eq!(decode(&bytes), Some(m));
         assert_eq!(decode(&[]), Some(BTreeMap::new()));
+        assert_eq!(encode(&BTreeMap::new()), b"");
+        assert_eq!(decode(&[0]), Some(BTreeMap::new()), "the explicit empty map reads too");
         assert_eq!(decode(b"\x01\x09ab"), None, "truncated");
         assert_eq!(decode(b"\x00\x00"), None, "trailing bytes");
         assert_eq!(decode(b"\x01\x01\xff\x00"), None, "not UTF-8");
