@@ -20,6 +20,7 @@ mod config;
 mod crypto;
 mod event;
 mod lifeguard;
+mod name;
 mod node;
 mod queue;
 mod ratelimit;

@@ -20,6 +20,7 @@ use crate::config::{Config, ConfigError};
 use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
 use crate::event::{Event, MemberView};
 use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
+use crate::name::Name;
 use crate::queue::BroadcastQueue;
 use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
@@ -223,15 +224,16 @@ pub struct Node {
     incarnation: u32,
     rng: ChaCha12Rng,
 
-    members: FastMap<Box<str>, Member>,
+    members: FastMap<Name, Member>,
     /// Members (alive or suspect, with a known address) other than this node.
     live: usize,
-    probe_order: Vec<usize>,
+    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
+    probe_order: Vec<u32>,
     probe_cursor: usize,
     probe: Option<Probe>,
     next_probe: Instant,
     relays: VecDeque<Relay>,
-    suspicion_timers: BinaryHeap<Reverse<(Instant, Box<str>)>>,
+    suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
     awareness: Awareness,
     next_seq: u32,
 
@@ -890,7 +892,7 @@ impl Node {
         let Some(i) = self.next_probe_target() else { return };
         let Some((name, m)) = self.members.get_index(i) else { return };
         let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) else { return };
-        let target: Box<str> = name.clone();
+        let target: Box<str> = name.as_str().into();
         let liveness = m.state.liveness;
         let seq = self.take_seq();
         let ping = Message::Ping { seq, target: &target };
@@ -920,11 +922,11 @@ impl Node {
     fn next_probe_target(&mut self) -> Option<usize> {
         for _ in 0..=self.probe_order.len() {
             if self.probe_cursor >= self.probe_order.len() {
-                self.probe_order.retain(|&i| i < self.members.len());
+                self.probe_order.retain(|&i| (i as usize) < self.members.len());
                 self.probe_order.shuffle(&mut self.rng);
                 self.probe_cursor = 0;
             }
-            let i = *self.probe_order.get(self.probe_cursor)?;
+            let i = *self.probe_order.get(self.probe_cursor)? as usize;
             self.probe_cursor += 1;
             if self.members.get_index(i).is_some_and(|(_, m)| m.is_live()) {
                 return Some(i);
@@ -937,7 +939,7 @@ impl Node {
         let Some(p) = self.probe.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
-        let exclude = self.members.get_index_of(&target);
+        let exclude = self.members.get_index_of(&*target);
         let helpers = self.random_members(self.config.indirect_checks as usize, exclude, Member::is_live);
         let nack = self.config.lifeguard.nacks;
         let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
@@ -961,7 +963,7 @@ impl Node {
         // Lifeguard: missing nacks mean our own links or CPU are the problem, not the target.
         let delta = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
         self.awareness.apply(i32::try_from(delta).unwrap_or(i32::MAX));
-        let Some(m) = self.members.get(&p.target) else { return };
+        let Some(m) = self.members.get(&*p.target) else { return };
         if !m.is_live() {
             return;
         }
@@ -1074,7 +1076,7 @@ impl Node {
         s.confirmers.push(by.into());
         let timeout = suspicion_timeout(s.min, s.max, k, confirmations + 1);
         s.deadline = s.started + timeout;
-        let entry = Reverse((s.deadline, Box::<str>::from(name)));
+        let entry = Reverse((s.deadline, Name::from(name)));
         self.suspicion_timers.push(entry);
         true
     }
@@ -1108,6 +1110,11 @@ impl Node {
                 }
                 let state = State::from_update(update);
                 let m = Member { state, changed_at: now, suspicion: None, conflict_reported: None };
+                if self.members.len() == self.members.capacity() {
+                    // Grow by a quarter rather than doubling: a node of a 10 000-member
+                    // cluster would otherwise carry up to 40 % of empty member slots.
+                    self.members.reserve_exact(self.members.len() / 4 + 16);
+                }
                 let (i, _) = self.members.insert_full(name.into(), m);
                 self.insert_probe_order(i);
                 (i, None, crate::state::Merged { liveness: true, payload: true })
@@ -1285,7 +1292,7 @@ impl Node {
     fn insert_probe_order(&mut self, index: usize) {
         // A random position in the part of the round not yet probed, so a new member is
         // probed within this round without disturbing the order of the others.
-        self.probe_order.push(index);
+        self.probe_order.push(u32::try_from(index).unwrap_or(u32::MAX));
         let last = self.probe_order.len() - 1;
         let lo = self.probe_cursor.min(last);
         let j = self.rng.random_range(lo..=last);
@@ -1408,7 +1415,7 @@ impl Node {
         let before = self.members.len();
         self.members.retain(|_, m| m.is_live() || now - m.changed_at < ttl);
         if self.members.len() != before {
-            self.probe_order = (0..self.members.len()).collect();
+            self.probe_order = (0..u32::try_from(self.members.len()).unwrap_or(u32::MAX)).collect();
             self.probe_order.shuffle(&mut self.rng);
             self.probe_cursor = 0;
         }

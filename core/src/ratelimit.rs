@@ -1,5 +1,6 @@
 //! Token buckets that cap inbound packets per source IP and in total, before decryption.
 
+use alloc::collections::VecDeque;
 use core::net::IpAddr;
 
 use indexmap::IndexMap;
@@ -42,6 +43,10 @@ pub(crate) struct RateLimiter {
     limits: RateLimit,
     global: Bucket,
     peers: IndexMap<IpAddr, Bucket, foldhash::fast::FixedState>,
+    /// Tracked sources, oldest first: the next to forget. Sources leave only from the front,
+    /// so forgetting one is O(1) even when the table is full and every packet is from a new
+    /// source (a large cluster).
+    order: VecDeque<IpAddr>,
 }
 
 impl RateLimiter {
@@ -50,6 +55,7 @@ impl RateLimiter {
             limits,
             global: Bucket::full(limits.global_burst, now),
             peers: IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)),
+            order: VecDeque::new(),
         }
     }
 
@@ -57,10 +63,19 @@ impl RateLimiter {
     /// bucket nothing, so one flooding source cannot starve the others.
     pub(crate) fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
         let l = self.limits;
-        if !self.peers.contains_key(&ip) && self.peers.len() >= l.max_tracked_peers {
-            self.peers.shift_remove_index(0);
-        }
-        let peer = self.peers.entry(ip).or_insert_with(|| Bucket::full(l.per_peer_burst, now));
+        let peer = match self.peers.get_index_of(&ip) {
+            Some(i) => self.peers.get_index_mut(i).map(|(_, b)| b),
+            None => {
+                while self.peers.len() >= l.max_tracked_peers.max(1) {
+                    let Some(oldest) = self.order.pop_front() else { break };
+                    self.peers.swap_remove(&oldest);
+                }
+                self.order.push_back(ip);
+                let (i, _) = self.peers.insert_full(ip, Bucket::full(l.per_peer_burst, now));
+                self.peers.get_index_mut(i).map(|(_, b)| b)
+            }
+        };
+        let Some(peer) = peer else { return false };
         if !peer.take(now, l.per_peer_per_sec, l.per_peer_burst) {
             return false;
         }
@@ -92,5 +107,22 @@ mod tests {
         let t1 = Instant::from_millis(1100);
         assert!(rl.allow(t1, a), "one token refilled after 100 ms at 10/s");
         assert!(!rl.allow(t1, a));
+    }
+
+    #[test]
+    fn the_oldest_source_is_forgotten_first() {
+        let limits = RateLimit { per_peer_per_sec: 1, per_peer_burst: 2, max_tracked_peers: 2, ..RateLimit::default() };
+        let t0 = Instant::from_millis(1000);
+        let mut rl = RateLimiter::new(limits, t0, 1);
+        let ip = |b| IpAddr::V4(Ipv4Addr::new(10, 0, 0, b));
+        for b in [1, 2] {
+            assert!(rl.allow(t0, ip(b)) && rl.allow(t0, ip(b)) && !rl.allow(t0, ip(b)), "source {b} used its burst");
+        }
+        // A third source forgets the first (the oldest), not the second.
+        assert!(rl.allow(t0, ip(3)));
+        assert!(!rl.allow(t0, ip(2)), "source 2 is still tracked and empty");
+        // Source 1 was forgotten and starts full; tracking it again forgets source 2.
+        assert!(rl.allow(t0, ip(1)) && rl.allow(t0, ip(1)) && !rl.allow(t0, ip(1)));
+        assert!(rl.allow(t0, ip(2)), "source 2 was forgotten and starts full");
     }
 }

@@ -1,10 +1,12 @@
 //! `rumor-sim`: a deterministic, virtual-time cluster of real [`rumor_core::Node`]s.
 //!
 //! Every node is the real protocol core; only the network and the clock are simulated. The
-//! network delivers datagrams after a latency drawn per packet (so packets reorder), drops them
-//! with a per-link probability, and honours partitions. Nodes can be killed, restarted with the
-//! same name, stalled (they process nothing for a while, then catch up, like a process starved
-//! of CPU) or asked to leave. One `seed` fixes every random choice, so a run replays exactly.
+//! network delivers datagrams after a latency drawn per packet from a [`Delay`] distribution
+//! (uniform, log-normal or Pareto, so packets reorder: [`NetStats::reordered`] counts it),
+//! drops them with a per-link probability, and honours partitions. Nodes can be killed,
+//! restarted with the same name, stalled (they process nothing for a while, then catch up, like
+//! a process starved of CPU), asked to leave, or churned on a schedule ([`Cluster::churn`]).
+//! One `seed` fixes every random choice, so a run replays exactly.
 //!
 //! It is a library (`no_std` + `alloc`) so tests, benchmarks, the `rumor sim` command and the
 //! browser visualizer can all drive it.
@@ -21,6 +23,10 @@
 //! assert!(c.converged(&ids));
 //! assert_eq!(c.status(ids[1], "n4"), Some(Status::Alive));
 //! ```
+//!
+//! Large clusters: [`Cluster::bootstrap`] brings thousands of nodes to a formed, quiet cluster
+//! in one step (through the nodes' real receive path), and [`Cluster::set_record_events`]
+//! keeps the event log from growing with the square of the cluster size.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
@@ -32,29 +38,94 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
+use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use rumor_core::wire::{self, Addr, Message};
 use rumor_core::{Config, Event, Identity, Instant, Node, Status};
+
+/// How the one-way delay of each packet on a link is drawn, on top of
+/// [`Link::latency_min`] and never above [`Link::latency_max`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Delay {
+    /// Uniform in `[latency_min, latency_max]`: bounded jitter.
+    #[default]
+    Uniform,
+    /// `latency_min` plus a log-normal excess with the given median and shape (`sigma`, the
+    /// standard deviation of its logarithm; 0.5 is a mildly skewed LAN, 1.5 a bursty WAN).
+    /// Most packets are near the median, a few are far slower.
+    LogNormal {
+        /// Median of the excess over `latency_min`.
+        median: Duration,
+        /// Spread of the logarithm of the excess.
+        sigma: f64,
+    },
+    /// `latency_min` plus a Pareto (Lomax) excess: `scale · (U^(-1/shape) − 1)`. The tail
+    /// decays polynomially: with `shape` ≤ 2 a few packets take many times the typical delay,
+    /// like queues in an overloaded router. Capped at `latency_max`.
+    Pareto {
+        /// Typical size of the excess.
+        scale: Duration,
+        /// Tail index; smaller means a heavier tail. Must be positive.
+        shape: f64,
+    },
+}
 
 /// Network conditions of one directed link (or the default for all links).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Link {
     /// Shortest one-way delay.
     pub latency_min: Duration,
-    /// Longest one-way delay; each packet's delay is uniform in `[min, max]`, so packets
-    /// sent close together may arrive out of order.
+    /// Longest one-way delay. Packets sent close together may arrive out of order whenever
+    /// the delay varies.
     pub latency_max: Duration,
     /// Probability that a packet is lost (0..=1).
     pub loss: f64,
+    /// How each packet's delay is drawn between the two bounds.
+    pub delay: Delay,
 }
 
 impl Default for Link {
     fn default() -> Self {
-        Link { latency_min: Duration::from_micros(200), latency_max: Duration::from_millis(2), loss: 0.0 }
+        Link {
+            latency_min: Duration::from_micros(200),
+            latency_max: Duration::from_millis(2),
+            loss: 0.0,
+            delay: Delay::Uniform,
+        }
+    }
+}
+
+impl Link {
+    /// A link whose every packet takes exactly `latency` (so nothing reorders).
+    pub fn constant(latency: Duration) -> Self {
+        Link { latency_min: latency, latency_max: latency, ..Link::default() }
+    }
+
+    /// Draws one packet's one-way delay.
+    pub fn sample_delay(&self, rng: &mut impl Rng) -> Duration {
+        let span = self.latency_max.saturating_sub(self.latency_min);
+        let excess = match self.delay {
+            // Kept exactly as the original uniform draw, so seeds replay across versions.
+            Delay::Uniform => return self.latency_min + span.mul_f64(rng.random::<f64>()),
+            Delay::LogNormal { median, sigma } => {
+                // Box–Muller; `1 - u` keeps the logarithm's argument in (0, 1].
+                let u1 = 1.0 - rng.random::<f64>();
+                let u2 = rng.random::<f64>();
+                let normal = libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2);
+                median.as_secs_f64() * libm::exp(sigma * normal)
+            }
+            Delay::Pareto { scale, shape } => {
+                let u = 1.0 - rng.random::<f64>();
+                scale.as_secs_f64() * (libm::pow(u, -1.0 / shape.max(f64::MIN_POSITIVE)) - 1.0)
+            }
+        };
+        let excess = if excess.is_finite() { excess.clamp(0.0, span.as_secs_f64()) } else { span.as_secs_f64() };
+        self.latency_min + Duration::from_secs_f64(excess).min(span)
     }
 }
 
@@ -63,7 +134,8 @@ impl Default for Link {
 pub struct SimNode {
     /// The protocol core.
     pub node: Node,
-    /// Events it emitted, with the virtual time they were drained at.
+    /// Events it emitted, with the virtual time they were drained at (empty while
+    /// [`Cluster::set_record_events`] is off).
     pub events: Vec<(Instant, Event)>,
     config: Config,
     name: String,
@@ -74,6 +146,8 @@ pub struct SimNode {
     backlog: Vec<(SocketAddr, Vec<u8>)>,
     wake_at: Option<Instant>,
     wake_gen: u64,
+    /// Latest arrival time of a packet in flight to each destination, to count reordering.
+    in_flight: Vec<(usize, Instant)>,
 }
 
 impl SimNode {
@@ -87,17 +161,25 @@ impl SimNode {
         self.stalled_until.is_some()
     }
 
+    /// Datagrams that arrived during the current stall and wait to be processed.
+    pub fn backlog_len(&self) -> usize {
+        self.backlog.len()
+    }
+
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
     }
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 enum Action {
     Deliver { to: usize, from: SocketAddr, bytes: Vec<u8> },
     Wake { node: usize, generation: u64 },
     Resume { node: usize },
+    Kill { node: usize },
+    Leave { node: usize },
+    Restart { node: usize },
 }
 
 /// Counters of the simulated network.
@@ -115,20 +197,80 @@ pub struct NetStats {
     pub undeliverable: u64,
     /// Largest datagram seen.
     pub max_packet: usize,
+    /// Datagrams scheduled to arrive before a datagram sent earlier on the same directed link
+    /// (so the receiver sees them out of order).
+    pub reordered: u64,
 }
+
+/// Process churn for [`Cluster::churn`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Churn {
+    /// Fraction of the given nodes that restart per minute (0.01: one node in a hundred).
+    /// Restarts are a Poisson process at that rate.
+    pub per_minute: f64,
+    /// How long a process stays down before it restarts with the same name.
+    pub downtime: Duration,
+    /// Whether a process leaves gracefully (and stops `leave_timeout` later) instead of
+    /// crashing.
+    pub graceful: bool,
+}
+
+/// One planned restart of [`Cluster::churn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChurnEvent {
+    /// The node.
+    pub node: usize,
+    /// When it stops (or starts leaving, if graceful).
+    pub stop: Instant,
+    /// When the new process starts and joins its seeds.
+    pub restart: Instant,
+}
+
+/// [`Cluster::bootstrap`] could not bring a node to the formed, quiet state (its
+/// configuration's rate limits refused the bootstrap traffic, or its member limit is too low).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootstrapError {
+    /// The node.
+    pub node: usize,
+    /// Live members it knows (the cluster has more).
+    pub knows: usize,
+    /// Updates still queued for gossip.
+    pub queued: usize,
+}
+
+impl fmt::Display for BootstrapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bootstrap of node {} stopped knowing {} members with {} queued", self.node, self.knows, self.queued)
+    }
+}
+
+/// The address range [`Cluster::bootstrap`] sends from; nothing lives there, so the answers
+/// are dropped (TEST-NET-1, RFC 5737).
+const BOOTSTRAP_NET: u32 = 0xc000_0200;
+/// Bootstrap packets sent from one address before moving to the next, well under the default
+/// per-source burst of the rate limiter.
+const BOOTSTRAP_PER_SOURCE: u32 = 256;
+/// Port every simulated node listens on.
+const PORT: u16 = 7946;
 
 /// A simulated cluster on virtual time.
 pub struct Cluster {
     now: Instant,
     nodes: Vec<SimNode>,
-    by_addr: BTreeMap<SocketAddr, usize>,
-    queue: BinaryHeap<Reverse<(Instant, u64, Action)>>,
+    /// Scheduled actions: `(at, sequence, slot)`; the action itself waits in `slots`.
+    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    slots: Vec<Option<Action>>,
+    free_slots: Vec<u32>,
     next_seq: u64,
     rng: ChaCha8Rng,
     default_link: Link,
     links: BTreeMap<(usize, usize), Link>,
     partition: Option<Vec<u16>>,
     buf: Vec<u8>,
+    /// Datagram buffers of delivered packets, reused for new ones.
+    spare: Vec<Vec<u8>>,
+    outgoing: Vec<(SocketAddr, Vec<u8>)>,
+    record_events: bool,
     net: NetStats,
 }
 
@@ -138,14 +280,18 @@ impl Cluster {
         Cluster {
             now: Instant::ZERO,
             nodes: Vec::new(),
-            by_addr: BTreeMap::new(),
             queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
             next_seq: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             default_link: Link::default(),
             links: BTreeMap::new(),
             partition: None,
             buf: vec![0; 65_536],
+            spare: Vec::new(),
+            outgoing: Vec::new(),
+            record_events: true,
             net: NetStats::default(),
         }
     }
@@ -164,7 +310,25 @@ impl Cluster {
     pub fn addr_for(index: usize) -> SocketAddr {
         let i = u32::try_from(index).unwrap_or(u32::MAX) + 1;
         let ip = Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff));
-        SocketAddr::new(IpAddr::V4(ip), 7946)
+        SocketAddr::new(IpAddr::V4(ip), PORT)
+    }
+
+    /// The node listening at `addr`, the inverse of [`Cluster::addr_for`].
+    pub fn index_of(&self, addr: SocketAddr) -> Option<usize> {
+        let SocketAddr::V4(v4) = addr else { return None };
+        let ip = u32::from(*v4.ip());
+        if v4.port() != PORT || ip & 0xff00_0000 != 0x0a00_0000 {
+            return None;
+        }
+        let index = usize::try_from((ip & 0x00ff_ffff).checked_sub(1)?).ok()?;
+        self.nodes.get(index).filter(|n| n.addr == addr).map(|_| index)
+    }
+
+    /// Whether events are appended to [`SimNode::events`] (on by default). With thousands of
+    /// nodes each one's log grows with the cluster (every join is an event everywhere), so
+    /// benchmarks turn it off; events are still drained from the nodes.
+    pub fn set_record_events(&mut self, on: bool) {
+        self.record_events = on;
     }
 
     /// Adds a running node that has not joined anyone yet; returns its index.
@@ -175,7 +339,6 @@ impl Cluster {
         let index = self.nodes.len();
         let addr = Self::addr_for(index);
         let node = self.make_node(name, addr, config.clone());
-        self.by_addr.insert(addr, index);
         self.nodes.push(SimNode {
             node,
             events: Vec::new(),
@@ -188,6 +351,7 @@ impl Cluster {
             backlog: Vec::new(),
             wake_at: None,
             wake_gen: 0,
+            in_flight: Vec::new(),
         });
         self.drive(index);
         index
@@ -256,6 +420,7 @@ impl Cluster {
             n.stalled_until = None;
             n.backlog.clear();
             n.wake_at = None;
+            n.in_flight.clear();
         }
     }
 
@@ -269,20 +434,64 @@ impl Cluster {
             n.running = true;
             n.stalled_until = None;
             n.backlog.clear();
+            // Timers of the old process must not wake the new one.
+            n.wake_at = None;
+            n.wake_gen += 1;
         }
         self.join(index, &seeds);
     }
 
     /// Stalls the process for `duration`: it handles no packets and no timers, then handles
     /// everything that queued up at once (the Lifeguard paper's CPU-exhaustion scenario).
+    /// Stalling a stalled node extends the stall if `duration` reaches further.
     pub fn stall(&mut self, index: usize, duration: Duration) {
         let until = self.now + duration;
         let Some(n) = self.nodes.get_mut(index) else { return };
         if !n.running {
             return;
         }
+        let until = n.stalled_until.map_or(until, |t| t.max(until));
         n.stalled_until = Some(until);
         self.schedule(until, Action::Resume { node: index });
+    }
+
+    /// Restarts a fraction of `nodes` per minute for the next `duration`, as planned and
+    /// returned here (deterministic by the cluster's seed). Each planned node stops at its
+    /// time — crashes, or leaves and stops `leave_timeout` later if `churn.graceful` — and a
+    /// new process with the same name starts `churn.downtime` later and joins its seeds (the
+    /// ones of its last [`Cluster::join`], or given by [`Cluster::bootstrap`]). A node is
+    /// not planned again while it is down.
+    pub fn churn(&mut self, nodes: &[usize], churn: Churn, duration: Duration) -> Vec<ChurnEvent> {
+        let mut plan = Vec::new();
+        #[allow(clippy::cast_precision_loss)]
+        let rate_per_sec = churn.per_minute.max(0.0) * nodes.len() as f64 / 60.0;
+        if nodes.is_empty() || rate_per_sec <= 0.0 || !rate_per_sec.is_finite() {
+            return plan;
+        }
+        let end = self.now + duration;
+        let mut up_again: BTreeMap<usize, Instant> = BTreeMap::new();
+        let mut t = self.now;
+        loop {
+            // Exponential gaps make the restarts a Poisson process.
+            let gap = -libm::log(1.0 - self.rng.random::<f64>()) / rate_per_sec;
+            t += Duration::from_secs_f64(gap.min(1e9));
+            if t >= end {
+                break;
+            }
+            let pick = nodes.get(self.rng.random_range(0..nodes.len())).copied();
+            let Some(node) = pick.filter(|n| up_again.get(n).is_none_or(|&at| at <= t)) else { continue };
+            let Some(n) = self.nodes.get(node) else { continue };
+            let stop = if churn.graceful { t + n.config.leave_timeout } else { t };
+            let restart = stop + churn.downtime;
+            up_again.insert(node, restart);
+            if churn.graceful {
+                self.schedule(t, Action::Leave { node });
+            }
+            self.schedule(stop, Action::Kill { node });
+            self.schedule(restart, Action::Restart { node });
+            plan.push(ChurnEvent { node, stop: t, restart });
+        }
+        plan
     }
 
     /// Sets the conditions of every link without an override.
@@ -324,6 +533,128 @@ impl Cluster {
         self.partition = None;
     }
 
+    /// Brings the running nodes among `ids` to a formed, quiet cluster at the current time:
+    /// each learns every other one, as from a full-state exchange, and its gossip of that
+    /// news runs out — the state of a cluster that formed long ago and has been stable since.
+    /// It costs about as much as each node handling one anti-entropy exchange, where joining
+    /// node by node costs a gossip storm of `n² · retransmits` updates (hours of CPU at
+    /// 10 000 nodes).
+    ///
+    /// It goes through the real protocol: each node receives full-state chunks (`Sync` and
+    /// `Alive` messages, sealed with its primary key if it has one) and then pings, whose acks
+    /// carry its queued gossip away, all with [`Node::handle_datagram`] from addresses where
+    /// no node lives (192.0.2.0/24), so the answers are dropped. Those datagrams, the acks and
+    /// the resulting events are not recorded and not counted in [`NetStats`]; they do count in
+    /// each node's own [`Node::stats`]. Nodes without seeds get up to three others as seeds,
+    /// for [`Cluster::restart`].
+    ///
+    /// # Errors
+    /// If a node's rate limits or `max_members` refused part of it; that node and those
+    /// after it are left as they are.
+    pub fn bootstrap(&mut self, ids: &[usize]) -> Result<(), BootstrapError> {
+        let members: Vec<usize> =
+            ids.iter().copied().filter(|&i| self.nodes.get(i).is_some_and(|n| n.running)).collect();
+        let mut claims: Vec<(String, u32, SocketAddr, Vec<u8>)> = Vec::with_capacity(members.len());
+        for &i in &members {
+            if let Some(n) = self.nodes.get(i) {
+                if let Some(me) = n.node.member(&n.name) {
+                    claims.push((n.name.clone(), me.incarnation, me.addr, me.meta.to_vec()));
+                }
+            }
+        }
+        let mut buf = core::mem::take(&mut self.buf);
+        let mut source = 0u32;
+        let mut sent_from_source = 0u32;
+        let mut nonce_counter = 0u64;
+        let now = self.now;
+        for (k, &i) in members.iter().enumerate() {
+            if self.nodes.get(i).is_some_and(|n| n.seeds.is_empty()) && members.len() > 1 {
+                let seeds: Vec<usize> = (0..3.min(members.len() - 1))
+                    .map(|j| members.get((k + 1 + j) % members.len()).copied().unwrap_or(i))
+                    .collect();
+                if let Some(n) = self.nodes.get_mut(i) {
+                    n.seeds = seeds;
+                }
+            }
+            let Some(n) = self.nodes.get_mut(i) else { continue };
+            let mut next_source = || {
+                if sent_from_source >= BOOTSTRAP_PER_SOURCE {
+                    sent_from_source = 0;
+                    source = (source + 1) % 254;
+                }
+                sent_from_source += 1;
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::from(BOOTSTRAP_NET + 1 + source)), PORT)
+            };
+            let config = n.node.config();
+            let label = config.label.clone().into_bytes();
+            let key = config.keyring.primary().cloned();
+            let space = config.mtu - wire::Header::encoded_len(&label, true) - wire::TAG_LEN;
+            let mut frame = |body: &[u8]| {
+                let seal = key.as_ref().map(|k| {
+                    nonce_counter += 1;
+                    let mut nonce = [0u8; wire::NONCE_LEN];
+                    for (d, s) in nonce.iter_mut().zip(b"boot".iter().chain(&nonce_counter.to_be_bytes())) {
+                        *d = *s;
+                    }
+                    (k, nonce)
+                });
+                wire::encode_frame(&label, seal, body).unwrap_or_default()
+            };
+            // Full state, as a seed that knows everyone would answer a join.
+            let mut chunks = Vec::new();
+            let mut body = vec![0u8; space];
+            let start = Message::Sync { from: &n.name, reply: true };
+            let mut pos = 0;
+            wire::encode_into(&start, &mut body, &mut pos);
+            for (name, incarnation, addr, meta) in &claims {
+                if *name == n.name {
+                    continue;
+                }
+                let alive = Message::Alive { name, incarnation: *incarnation, addr: Addr::from(*addr), meta };
+                if !wire::encode_into(&alive, &mut body, &mut pos) {
+                    chunks.push(frame(body.get(..pos).unwrap_or_default()));
+                    pos = 0;
+                    wire::encode_into(&start, &mut body, &mut pos);
+                    wire::encode_into(&alive, &mut body, &mut pos);
+                }
+            }
+            chunks.push(frame(body.get(..pos).unwrap_or_default()));
+            for chunk in &chunks {
+                n.node.handle_datagram(now, next_source(), chunk);
+                Self::discard_outputs(&mut n.node, now, &mut buf);
+            }
+            // Pings whose acks carry the queued gossip away, until nothing is queued. Every
+            // ack takes at least one update, so this ends.
+            let ping_limit = n.node.gossip_queue_len().saturating_mul(64) + 16;
+            for seq in 0..ping_limit {
+                if n.node.gossip_queue_len() == 0 {
+                    break;
+                }
+                let ping = Message::Ping { seq: u32::try_from(seq).unwrap_or(u32::MAX), target: &n.name };
+                let mut pos = 0;
+                wire::encode_into(&ping, &mut body, &mut pos);
+                let packet = frame(body.get(..pos).unwrap_or_default());
+                n.node.handle_datagram(now, next_source(), &packet);
+                Self::discard_outputs(&mut n.node, now, &mut buf);
+            }
+            let (knows, queued) = (n.node.live_members(), n.node.gossip_queue_len());
+            if knows < members.len() || queued > 0 {
+                self.buf = buf;
+                return Err(BootstrapError { node: i, knows, queued });
+            }
+        }
+        self.buf = buf;
+        for &i in &members {
+            self.drive(i);
+        }
+        Ok(())
+    }
+
+    fn discard_outputs(node: &mut Node, now: Instant, buf: &mut [u8]) {
+        while node.poll_transmit(now, buf).is_some() {}
+        while node.poll_event().is_some() {}
+    }
+
     /// Runs for `duration` of virtual time.
     pub fn run_for(&mut self, duration: Duration) {
         let until = self.now + duration;
@@ -361,7 +692,9 @@ impl Cluster {
         if !due {
             return false;
         }
-        let Some(Reverse((at, _, action))) = self.queue.pop() else { return false };
+        let Some(Reverse((at, _, slot))) = self.queue.pop() else { return false };
+        let Some(action) = self.slots.get_mut(slot as usize).and_then(Option::take) else { return true };
+        self.free_slots.push(slot);
         self.now = self.now.max(at);
         let now = self.now;
         match action {
@@ -369,10 +702,12 @@ impl Cluster {
                 let Some(n) = self.nodes.get_mut(to) else { return true };
                 if !n.running {
                     self.net.undeliverable += 1;
+                    self.recycle(bytes);
                 } else if n.stalled_until.is_some() {
                     n.backlog.push((from, bytes));
                 } else {
                     n.node.handle_datagram(now, from, &bytes);
+                    self.recycle(bytes);
                     self.drive(to);
                 }
             }
@@ -388,21 +723,51 @@ impl Cluster {
                 let Some(n) = self.nodes.get_mut(node) else { return true };
                 if n.running && n.stalled_until.is_some_and(|t| t <= now) {
                     n.stalled_until = None;
-                    for (from, bytes) in core::mem::take(&mut n.backlog) {
-                        n.node.handle_datagram(now, from, &bytes);
+                    let backlog = core::mem::take(&mut n.backlog);
+                    for (from, bytes) in &backlog {
+                        n.node.handle_datagram(now, *from, bytes);
                     }
                     n.node.handle_timeout(now);
                     n.wake_at = None;
+                    for (_, bytes) in backlog {
+                        self.recycle(bytes);
+                    }
                     self.drive(node);
                 }
             }
+            Action::Kill { node } => self.kill(node),
+            Action::Leave { node } => {
+                if self.nodes.get(node).is_some_and(|n| n.running) {
+                    self.leave(node);
+                }
+            }
+            Action::Restart { node } => self.restart(node),
         }
         true
     }
 
+    fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() < 4096 {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
+    }
+
     fn schedule(&mut self, at: Instant, action: Action) {
         self.next_seq += 1;
-        self.queue.push(Reverse((at, self.next_seq, action)));
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = Some(action);
+                }
+                slot
+            }
+            None => {
+                self.slots.push(Some(action));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.queue.push(Reverse((at, self.next_seq, slot)));
     }
 
     /// Drains node `index`'s outputs into the network and its event log, and schedules its
@@ -410,17 +775,26 @@ impl Cluster {
     pub fn drive(&mut self, index: usize) {
         let now = self.now;
         let mut buf = core::mem::take(&mut self.buf);
-        let mut outgoing = Vec::new();
-        let Some(n) = self.nodes.get_mut(index) else { return };
+        let mut outgoing = core::mem::take(&mut self.outgoing);
+        let Some(n) = self.nodes.get_mut(index) else {
+            self.buf = buf;
+            self.outgoing = outgoing;
+            return;
+        };
         if !n.running || n.stalled_until.is_some() {
             self.buf = buf;
+            self.outgoing = outgoing;
             return;
         }
         while let Some(t) = n.node.poll_transmit(now, &mut buf) {
-            outgoing.push((t.destination, buf.get(..t.size).unwrap_or_default().to_vec()));
+            let mut bytes = self.spare.pop().unwrap_or_default();
+            bytes.extend_from_slice(buf.get(..t.size).unwrap_or_default());
+            outgoing.push((t.destination, bytes));
         }
         while let Some(e) = n.node.poll_event() {
-            n.events.push((now, e));
+            if self.record_events {
+                n.events.push((now, e));
+            }
         }
         let wake = n.node.poll_timeout().map(|t| t.max(now));
         let from = n.addr;
@@ -434,9 +808,10 @@ impl Cluster {
         if let (true, Some(at)) = (reschedule, wake) {
             self.schedule(at, Action::Wake { node: index, generation });
         }
-        for (dst, bytes) in outgoing {
+        for (dst, bytes) in outgoing.drain(..) {
             self.send(index, from, dst, bytes);
         }
+        self.outgoing = outgoing;
     }
 
     /// Injects a datagram from an arbitrary address (tests of hostile input).
@@ -449,24 +824,44 @@ impl Cluster {
         self.net.sent += 1;
         self.net.bytes += bytes.len() as u64;
         self.net.max_packet = self.net.max_packet.max(bytes.len());
-        let Some(&to) = self.by_addr.get(&dst) else {
+        let Some(to) = self.index_of(dst) else {
             self.net.undeliverable += 1;
+            self.recycle(bytes);
             return;
         };
         if let Some(p) = &self.partition {
             if p.get(from_index) != p.get(to) {
                 self.net.cut += 1;
+                self.recycle(bytes);
                 return;
             }
         }
-        let link = self.links.get(&(from_index, to)).copied().unwrap_or(self.default_link);
+        let link = if self.links.is_empty() {
+            self.default_link
+        } else {
+            self.links.get(&(from_index, to)).copied().unwrap_or(self.default_link)
+        };
         if link.loss > 0.0 && self.rng.random::<f64>() < link.loss {
             self.net.lost += 1;
+            self.recycle(bytes);
             return;
         }
-        let span = link.latency_max.saturating_sub(link.latency_min);
-        let delay = link.latency_min + span.mul_f64(self.rng.random::<f64>());
-        let at = self.now + delay;
+        let at = self.now + link.sample_delay(&mut self.rng);
+        let now = self.now;
+        if let Some(n) = self.nodes.get_mut(from_index) {
+            // Packets still in flight from this node, by destination: one sent now that
+            // arrives before an earlier one overtakes it.
+            n.in_flight.retain(|&(_, arrival)| arrival > now);
+            match n.in_flight.iter_mut().find(|(d, _)| *d == to) {
+                Some((_, latest)) => {
+                    if at < *latest {
+                        self.net.reordered += 1;
+                    }
+                    *latest = (*latest).max(at);
+                }
+                None => n.in_flight.push((to, at)),
+            }
+        }
         self.schedule(at, Action::Deliver { to, from, bytes });
     }
 
