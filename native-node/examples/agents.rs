@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+
 use rumor_node::{Agent, AgentConfig, Handle};
 use tokio::time::Instant;
 
@@ -59,7 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..nodes {
         let mut c = AgentConfig::new(format!("n{i:05}"), "127.0.0.1:0".parse()?, protocol.clone());
         // Join through up to three earlier nodes, like a rolling deployment.
-        c.join = seeds.iter().rev().take(3).map(ToString::to_string).collect();
+        if std::env::var_os("RUMOR_BENCH_ALONE").is_none() {
+            c.join = seeds.iter().rev().take(3).map(ToString::to_string).collect();
+        }
         let agent = Agent::start(c).await.map_err(|e| format!("node {i}: {e} (raise `ulimit -n`?)"))?;
         if i % 50 == 0 {
             seeds.push(agent.handle().local_addr());
