@@ -10,7 +10,6 @@
 
 use std::time::Duration;
 
-
 use rumor_node::{Agent, AgentConfig, Handle};
 use tokio::time::Instant;
 

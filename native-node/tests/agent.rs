@@ -176,3 +176,32 @@ async fn keys_rotate_without_suspicion_and_strangers_stay_out() {
         agent.wait().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_agents_converge() {
+    let v6 = |name: &str, seeds: &[SocketAddr]| {
+        let mut c = config(name, seeds);
+        c.bind = "[::1]:0".parse().expect("addr");
+        c
+    };
+    let Ok(a) = Agent::start(v6("a", &[])).await else {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    };
+    let b = Agent::start(v6("b", &[a.handle().local_addr()])).await.expect("starts");
+    let hs = [a.handle(), b.handle()];
+    eventually("both see two alive over IPv6", async || {
+        for h in &hs {
+            let ms = h.members().await.expect("running");
+            if ms.iter().filter(|m| m.state == "alive" && m.addr.is_ipv6()).count() != 2 {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for agent in [a, b] {
+        agent.handle().shutdown().await;
+        agent.wait().await;
+    }
+}
