@@ -1,0 +1,565 @@
+//! Real `rumor agent` processes on 127.0.0.1: convergence, crash detection, restart, graceful
+//! leave, keys and labels that keep strangers out, key rotation without a hiccup, the config
+//! rules (errors that name the field; flags > env > file), and the client commands.
+//!
+//! Every wait is a poll with a deadline (see `common::wait_until`); agents use the `local`
+//! preset so a run takes seconds. A failing test prints each agent's members table and log.
+#![allow(clippy::indexing_slicing, clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Five agents converge; a SIGKILLed one is reported failed by all others; restarted with the
+/// same name and address it is alive again everywhere, at a higher incarnation.
+#[test]
+fn five_agents_converge_detect_a_crash_and_take_a_restart_back() {
+    let mut c = Cluster::new("converge");
+    let names = ["n1", "n2", "n3", "n4", "n5"];
+    let started = Instant::now();
+    c.start(AgentSpec::new("n1"));
+    let seed = c.agents[0].addr;
+    for n in &names[1..] {
+        c.start(AgentSpec::new(n).join(&[seed]).meta("role", n));
+    }
+    let all_alive: Vec<(&str, &str)> = names.iter().map(|n| (*n, "alive")).collect();
+    let converge = c.wait_states("5 agents to converge", &names, &all_alive, secs(30));
+    eprintln!("figure: 5 agents converged {converge:?} after the last start ({:?} after the first)", started.elapsed());
+
+    // Every view is complete and consistent: addresses and metadata as configured.
+    for o in &names {
+        let view = c.agent(o).members().unwrap();
+        assert_eq!(view.self_name, *o, "`self` of {o}'s /v1/members");
+        assert_eq!(view.members.len(), 5, "{o} lists itself and the 4 others:\n{}", view.table());
+        for n in &names {
+            let m = view.member(n).unwrap();
+            assert_eq!(m.addr, c.agent(n).addr.to_string(), "address of {n} in {o}'s view");
+            if *n != "n1" {
+                assert_eq!(m.meta.get("role").map(String::as_str), Some(*n), "meta of {n} in {o}'s view");
+            }
+        }
+    }
+
+    let before = c.agent("n3").members().unwrap().member("n3").unwrap().incarnation;
+    c.agent_mut("n3").kill();
+    let crash = Instant::now();
+    let survivors = ["n1", "n2", "n4", "n5"];
+    let detect =
+        c.wait_states("the others to report the SIGKILLed n3 failed", &survivors, &[("n3", "failed")], secs(30));
+    eprintln!("figure: SIGKILLed n3 reported failed by all 4 others after {detect:?}");
+    // Nobody else was hurt by the crash.
+    let others: Vec<(&str, &str)> = survivors.iter().map(|n| (*n, "alive")).collect();
+    c.wait_states("the survivors to stay alive", &survivors, &others, secs(10));
+
+    let i = c.agents.iter().position(|a| a.name() == "n3").unwrap();
+    c.restart(i);
+    let back = c.wait_states("the restarted n3 to be alive everywhere", &names, &all_alive, secs(30));
+    eprintln!("figure: restarted n3 alive everywhere {back:?} after restart ({:?} after the crash)", crash.elapsed());
+    for o in &names {
+        let inc = c.agent(o).members().unwrap().member("n3").unwrap().incarnation;
+        assert!(
+            inc > before,
+            "{o} sees n3 at incarnation {inc}; it was {before} before the crash, so the restart must outbid it"
+        );
+    }
+}
+
+/// SIGTERM and `rumor leave` both leave gracefully: exit 0 and `left` in the others' views.
+/// Meanwhile `rumor monitor --json` streams a user event sent with `rumor event`.
+#[test]
+fn sigterm_and_leave_command_leave_gracefully_and_events_stream() {
+    let mut c = Cluster::new("leave");
+    c.start(AgentSpec::new("l1"));
+    let seed = c.agents[0].addr;
+    c.start(AgentSpec::new("l2").join(&[seed]));
+    c.start(AgentSpec::new("l3").join(&[seed]));
+    c.start(AgentSpec::new("l4").join(&[seed]));
+    let names = ["l1", "l2", "l3", "l4"];
+    let all: Vec<(&str, &str)> = names.iter().map(|n| (*n, "alive")).collect();
+    c.wait_states("4 agents to converge", &names, &all, secs(30));
+
+    // `rumor monitor` on l1 and a user event sent through l2.
+    let monitor_out = c.path("monitor.jsonl");
+    let mut monitor = std::process::Command::new(RUMOR)
+        .args(["monitor", "--json", "--http", &c.agent("l1").http.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&monitor_out).unwrap())
+        .stderr(std::fs::File::create(c.path("monitor.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let _kill_monitor = KillOnDrop(&mut monitor);
+    // The stream is subscribed once the monitor has connected; send until it shows up so a
+    // slow connect does not lose the (fire-and-forget) event.
+    let l2 = c.agent("l2").http.to_string();
+    let (line, _) = wait_until("`rumor monitor` on l1 to print the user event sent through l2", secs(20), || {
+        rumor_ok(&["event", "--http", &l2, "deploy", "v42"]);
+        let text = std::fs::read_to_string(&monitor_out).unwrap_or_default();
+        text.lines()
+            .find(|l| l.contains("deploy"))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("monitor printed {text:?}"))
+    });
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("monitor --json line is not JSON ({e}): {line}"));
+    assert!(line.contains("v42"), "the event line carries the payload: {line}");
+    eprintln!("monitor printed: {event}");
+
+    let status = c.agent_mut("l3").terminate(secs(15));
+    assert!(status.success(), "SIGTERM: the agent should leave and exit 0, got {status}");
+    c.wait_states("l1, l2, l4 to report l3 left", &["l1", "l2", "l4"], &[("l3", "left")], secs(20));
+
+    rumor_ok(&["leave", "--http", &c.agent("l4").http.to_string()]);
+    let status = c.agent_mut("l4").wait_exit(secs(15));
+    assert!(status.success(), "`rumor leave`: the agent should exit 0, got {status}");
+    c.wait_states("l1, l2 to report l4 left", &["l1", "l2"], &[("l4", "left")], secs(20));
+    // A graceful leave is not a failure, and the rest of the cluster is untouched.
+    c.wait_states("l1, l2 alive", &["l1", "l2"], &[("l1", "alive"), ("l2", "alive")], secs(5));
+
+    let (_, took) = wait_until("monitor to show l3 leaving", secs(10), || {
+        let text = std::fs::read_to_string(&monitor_out).unwrap_or_default();
+        text.lines().any(|l| l.contains("l3") && l.to_ascii_lowercase().contains("left")).then_some(()).ok_or(text)
+    });
+    let _ = took;
+}
+
+/// Agents with another key, another label, or no key at all never enter a keyed, labelled
+/// cluster, though the seed demonstrably receives (and drops) their packets.
+#[test]
+fn wrong_key_wrong_label_and_plaintext_never_join() {
+    let mut c = Cluster::new("strangers");
+    let good = c.path("good.keys");
+    let other = c.path("other.keys");
+    write_keyring(&good, &[key(1)]);
+    write_keyring(&other, &[key(2)]);
+    c.start(AgentSpec::new("g1").keyring(&good).label("blue"));
+    let seed = c.agents[0].addr;
+    c.start(AgentSpec::new("g2").keyring(&good).label("blue").join(&[seed]));
+    c.start(AgentSpec::new("g3").keyring(&good).label("blue").join(&[seed]));
+    let members = ["g1", "g2", "g3"];
+    let all: Vec<(&str, &str)> = members.iter().map(|n| (*n, "alive")).collect();
+    c.wait_states("the keyed cluster to converge", &members, &all, secs(30));
+
+    let g2 = c.agent("g2").addr;
+    c.start(AgentSpec::new("wrongkey").keyring(&other).label("blue").join(&[seed, g2]));
+    c.start(AgentSpec::new("wronglabel").keyring(&good).label("red").join(&[seed, g2]));
+    c.start(AgentSpec::new("plaintext").label("blue").join(&[seed, g2]));
+    let strangers = ["wrongkey", "wronglabel", "plaintext"];
+
+    let check_absent = |c: &Cluster| -> Result<(), String> {
+        for o in members {
+            let view = c.agent(o).members()?;
+            if let Some(s) = strangers.iter().find(|s| view.member(s).is_some()) {
+                panic!("{s} got into {o}'s members:\n{}", view.table());
+            }
+        }
+        for s in strangers {
+            let view = c.agent(s).members()?;
+            if let Some(m) = members.iter().find(|m| view.member(m).is_some()) {
+                panic!("{s} learnt about {m}:\n{}", view.table());
+            }
+        }
+        Ok(())
+    };
+    // Evidence that the strangers are knocking: the seeds count their packets as drops under
+    // the right reasons (each retries its join with backoff). Membership is checked at every
+    // poll, so a stranger that got in at any point fails the test.
+    let (_, took) = wait_until("the seeds to drop several join attempts of each stranger", secs(30), || {
+        check_absent(&c)?;
+        let (m1, m2) = (c.agent("g1").metrics()?, c.agent("g2").metrics()?);
+        let auth = dropped(&m1, "auth") + dropped(&m2, "auth");
+        let label = dropped(&m1, "label") + dropped(&m2, "label");
+        if auth >= 6.0 && label >= 3.0 { Ok(()) } else { Err(format!("drops so far: auth={auth} label={label}")) }
+    });
+    eprintln!("figure: seeds dropped >= 6 auth and >= 3 label packets from strangers within {took:?}");
+    check_absent(&c).unwrap();
+    for s in strangers {
+        let (status, _) = http_get(c.agent(s).http, "/readyz").unwrap();
+        assert_eq!(status, 503, "{s} never joined, so its /readyz must be 503");
+    }
+    let (status, _) = http_get(c.agent("g2").http, "/readyz").unwrap();
+    assert_eq!(status, 200, "g2 joined, so its /readyz must be 200");
+}
+
+/// Install a new key everywhere, make it primary everywhere, remove the old one everywhere,
+/// with `rumor keys`, while every agent's members are polled: nobody is ever suspected. The
+/// keyring files are rewritten, and afterwards only the new key gets a node in.
+#[test]
+fn keys_rotate_with_no_suspicion() {
+    let mut c = Cluster::new("rotate");
+    let names = ["k1", "k2", "k3", "k4"];
+    for (i, n) in names.iter().enumerate() {
+        let ring = c.path(&format!("{n}.keys"));
+        write_keyring(&ring, &[key(10)]);
+        let seeds = if i == 0 { vec![] } else { vec![c.agents[0].addr] };
+        c.start(AgentSpec::new(n).keyring(&ring).join(&seeds));
+    }
+    let all: Vec<(&str, &str)> = names.iter().map(|n| (*n, "alive")).collect();
+    c.wait_states("4 agents to converge", &names, &all, secs(30));
+
+    let old = b64(&key(10));
+    let keygen = rumor_ok(&["keygen"]);
+    assert!(keygen.ends_with('\n') && keygen.lines().count() == 1, "`rumor keygen` prints one line: {keygen:?}");
+    let new = keygen.trim().to_owned();
+    decode_key(&new);
+
+    // Watch every view continuously from another thread.
+    let stop = Arc::new(AtomicBool::new(false));
+    let trouble = Arc::new(Mutex::new(Vec::<String>::new()));
+    let polls = Arc::new(Mutex::new(0u64));
+    let https: Vec<(String, std::net::SocketAddr)> = c.agents.iter().map(|a| (a.name().to_owned(), a.http)).collect();
+    let watcher = {
+        let (stop, trouble, polls) = (stop.clone(), trouble.clone(), polls.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for (o, http) in &https {
+                    match members(*http) {
+                        Ok(view) => {
+                            for m in view.members.iter().filter(|m| m.state != "alive") {
+                                trouble.lock().unwrap().push(format!(
+                                    "{o} saw {} {}:\n{}",
+                                    m.name,
+                                    m.state,
+                                    view.table()
+                                ));
+                            }
+                            if view.members.len() != 4 {
+                                trouble.lock().unwrap().push(format!(
+                                    "{o} lists {} members:\n{}",
+                                    view.members.len(),
+                                    view.table()
+                                ));
+                            }
+                        }
+                        Err(e) => trouble.lock().unwrap().push(format!("polling {o}: {e}")),
+                    }
+                }
+                *polls.lock().unwrap() += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+
+    let probes = |c: &Cluster| -> Vec<f64> {
+        c.agents
+            .iter()
+            .map(|a| a.metrics().ok().and_then(|m| metric(&m, "rumor_probes_sent_total")).unwrap_or(0.0))
+            .collect()
+    };
+    // After each step, let every agent complete a few probe rounds under the new keyring
+    // before the next step, so a step that broke something has time to show it.
+    let settle = |c: &Cluster, step: &str| {
+        let base = probes(c);
+        wait_until(&format!("every agent to probe 3 times after `{step}`"), secs(20), || {
+            let now = probes(c);
+            if now.iter().zip(&base).all(|(n, b)| *n >= b + 3.0) {
+                Ok(())
+            } else {
+                Err(format!("probes_sent before {base:?}, now {now:?}"))
+            }
+        });
+    };
+    let started = Instant::now();
+    for step in [vec!["keys", "install", &new], vec!["keys", "use", &new], vec!["keys", "remove", &old]] {
+        for a in &c.agents {
+            let http = a.http.to_string();
+            let mut args = step.clone();
+            args.extend(["--http", &http]);
+            rumor_ok(&args);
+        }
+        settle(&c, &step.join(" "));
+    }
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    let trouble = trouble.lock().unwrap();
+    assert!(
+        trouble.is_empty(),
+        "during the rotation ({} polls of every agent):\n{}",
+        polls.lock().unwrap(),
+        trouble.join("\n")
+    );
+    eprintln!(
+        "figure: rotation took {:?} over {} polls of 4 agents, no suspicion",
+        started.elapsed(),
+        polls.lock().unwrap()
+    );
+
+    for a in &c.agents {
+        let list = rumor_ok(&["keys", "list", "--http", &a.http.to_string()]);
+        assert!(list.contains(&new) && !list.contains(&old), "`keys list` of {} after rotation: {list}", a.name());
+        let file = read_keyring(a.spec.keyring.as_ref().unwrap());
+        assert_eq!(file, vec![new.clone()], "{}'s keyring file after rotation", a.name());
+    }
+    // The old key no longer gets anyone in; the new one does.
+    let old_ring = c.path("old.keys");
+    let new_ring = c.path("new.keys");
+    write_keyring(&old_ring, &[key(10)]);
+    std::fs::write(&new_ring, serde_json::to_string(&[&new]).unwrap()).unwrap();
+    let seed = c.agents[0].addr;
+    c.start(AgentSpec::new("latecomer").keyring(&new_ring).join(&[seed]));
+    c.start(AgentSpec::new("oldtimer").keyring(&old_ring).join(&[seed]));
+    let mut names5 = all.clone();
+    names5.push(("latecomer", "alive"));
+    c.wait_states("a node with the new key to join", &names, &names5, secs(30));
+    wait_until("the seed to drop the old-key node's attempts", secs(20), || {
+        let view = c.agent("k1").members()?;
+        assert!(view.member("oldtimer").is_none(), "a node with the removed key got in:\n{}", view.table());
+        let auth = dropped(&c.agent("k1").metrics()?, "auth");
+        if auth >= 3.0 { Ok(()) } else { Err(format!("auth drops {auth}")) }
+    });
+}
+
+/// A bad value exits 2 with a message naming the field and the value, whether it came from a
+/// flag, the environment or the TOML file.
+#[test]
+fn bad_config_exits_2_naming_field_and_value() {
+    let c = Cluster::new("badconfig");
+    let toml_bind = c.path("bind.toml");
+    std::fs::write(&toml_bind, "name = \"t\"\nbind = \"tomlnonsense\"\n").unwrap();
+    let toml_probe = c.path("probe.toml");
+    std::fs::write(&toml_probe, "name = \"t\"\nbind = \"127.0.0.1:0\"\nprobe_interval_ms = \"fast\"\n").unwrap();
+    let toml_preset = c.path("preset.toml");
+    std::fs::write(&toml_preset, "name = \"t\"\nbind = \"127.0.0.1:0\"\npreset = \"warp\"\n").unwrap();
+    let bad_ring = c.path("bad.keys");
+    std::fs::write(&bad_ring, "[\"not-base64!!\"]").unwrap();
+    let short_ring = c.path("short.keys");
+    std::fs::write(&short_ring, format!("[\"{}\"]", b64(&[7u8; 16]))).unwrap();
+    let toml_bind = toml_bind.display().to_string();
+    let toml_probe = toml_probe.display().to_string();
+    let toml_preset = toml_preset.display().to_string();
+    let bad_ring = bad_ring.display().to_string();
+    let short_ring = short_ring.display().to_string();
+    let port = free_port().to_string();
+    let ok_bind = format!("127.0.0.1:{port}");
+
+    let cases: Vec<BadConfig<'_>> = vec![
+        ("flag --bind", vec!["--name", "x", "--bind", "nonsense"], vec![], vec!["bind", "nonsense"]),
+        (
+            "flag --http",
+            vec!["--name", "x", "--bind", &ok_bind, "--http", "httpjunk"],
+            vec![],
+            vec!["http", "httpjunk"],
+        ),
+        (
+            "flag --join",
+            vec!["--name", "x", "--bind", &ok_bind, "--join", "127.0.0.1:1,seedjunk"],
+            vec![],
+            vec!["join", "seedjunk"],
+        ),
+        (
+            "flag --preset",
+            vec!["--name", "x", "--bind", &ok_bind, "--preset", "ludicrous"],
+            vec![],
+            vec!["preset", "ludicrous"],
+        ),
+        (
+            "flag --meta",
+            vec!["--name", "x", "--bind", &ok_bind, "--meta", "noequals"],
+            vec![],
+            vec!["meta", "noequals"],
+        ),
+        ("env RUMOR_BIND", vec!["--name", "x"], vec![("RUMOR_BIND", "envnonsense")], vec!["bind", "envnonsense"]),
+        (
+            "env RUMOR_PRESET",
+            vec!["--name", "x", "--bind", &ok_bind],
+            vec![("RUMOR_PRESET", "turbo")],
+            vec!["preset", "turbo"],
+        ),
+        (
+            "env RUMOR_HTTP",
+            vec!["--name", "x", "--bind", &ok_bind],
+            vec![("RUMOR_HTTP", "envhttpjunk")],
+            vec!["http", "envhttpjunk"],
+        ),
+        ("toml bind", vec!["--config", &toml_bind], vec![], vec!["bind", "tomlnonsense"]),
+        ("toml probe_interval_ms", vec!["--config", &toml_probe], vec![], vec!["probe_interval_ms", "fast"]),
+        ("toml preset", vec!["--config", &toml_preset], vec![], vec!["preset", "warp"]),
+        (
+            "keyring not base64",
+            vec!["--name", "x", "--bind", &ok_bind, "--keyring", &bad_ring],
+            vec![],
+            vec!["keyring", "not-base64!!"],
+        ),
+        (
+            "keyring key too short",
+            vec!["--name", "x", "--bind", &ok_bind, "--keyring", &short_ring],
+            vec![],
+            vec!["keyring"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, args, env, words) in &cases {
+        let mut full = vec!["agent"];
+        full.extend(args);
+        let out = run_rumor(&full, env, secs(15));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let missing: Vec<&&str> = words.iter().filter(|w| !stderr.contains(**w)).collect();
+        if out.status.code() != Some(2) || !missing.is_empty() {
+            failures.push(format!(
+                "{what}: `rumor {}` env {env:?} exited {} and its stderr lacks {missing:?}:\n{stderr}",
+                full.join(" "),
+                out.status
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad configs were not reported as required:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Flags beat `RUMOR_*` variables, which beat the TOML file, which beats the defaults.
+#[test]
+fn config_precedence_is_flags_then_env_then_file() {
+    let mut c = Cluster::new("precedence");
+    let (file_port, env_port, http_port) = (free_port(), free_port(), free_port());
+    let file = c.path("agent.toml");
+    let toml = format!(
+        "name = \"from-file\"\nbind = \"127.0.0.1:{file_port}\"\nhttp = \"127.0.0.1:{http_port}\"\npreset = \"local\"\nlabel = \"from-file\"\n\n[meta]\norigin = \"file\"\n"
+    );
+    std::fs::write(&file, toml).unwrap();
+    let args: Vec<String> =
+        ["agent", "--config", &file.display().to_string(), "--name", "from-flag", "--meta", "origin=flag"]
+            .map(String::from)
+            .to_vec();
+    let env = vec![
+        ("RUMOR_NAME".to_owned(), "from-env".to_owned()),
+        ("RUMOR_BIND".to_owned(), format!("127.0.0.1:{env_port}")),
+    ];
+    let log = c.path("agent.log");
+    let http = local(http_port);
+    let child = Agent::spawn_raw(&args, &env, http, &log).unwrap_or_else(|e| {
+        panic!("the agent did not serve HTTP at {http}, the file's `http` (no flag or env set it): {e}")
+    });
+    let _guard = KillOnDropChild(child);
+
+    let view = members(http).unwrap();
+    let me = view.member(&view.self_name).unwrap_or_else(|| panic!("self missing from members:\n{}", view.table()));
+    let mut wrong = Vec::new();
+    if view.self_name != "from-flag" {
+        wrong.push(format!(
+            "name: flag `from-flag` beats env `from-env` and file `from-file`, got `{}`",
+            view.self_name
+        ));
+    }
+    if me.addr != format!("127.0.0.1:{env_port}") {
+        wrong.push(format!(
+            "bind: env 127.0.0.1:{env_port} beats file 127.0.0.1:{file_port}, got advertised {}",
+            me.addr
+        ));
+    }
+    if me.meta.get("origin").map(String::as_str) != Some("flag") {
+        wrong.push(format!("meta origin: flag `flag` beats file `file`, got {:?}", me.meta));
+    }
+    assert!(wrong.is_empty(), "precedence violated:\n{}\n{}\nlog:\n{}", wrong.join("\n"), view.table(), tail(&log, 20));
+
+    // The label came from the file: a node with that label joins, proving it was applied.
+    c.start(AgentSpec::new("peer").label("from-file").join(&[local(env_port)]));
+    wait_until("a peer with the file's label to join", secs(30), || {
+        let view = members(http)?;
+        (view.state_of("peer") == Some("alive")).then_some(()).ok_or_else(|| view.table())
+    });
+
+    // Clients read RUMOR_HTTP too, and `members --json` is the /v1/members body.
+    let out = run_rumor(&["members", "--json"], &[("RUMOR_HTTP", &http.to_string())], secs(10));
+    assert!(out.status.success(), "RUMOR_HTTP=… rumor members --json: {}", String::from_utf8_lossy(&out.stderr));
+    let cli = View::parse(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(cli.self_name, "from-flag");
+    let mut names: Vec<&str> = cli.members.iter().map(|m| m.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["from-flag", "peer"], "`rumor members --json` rows");
+    let table = rumor_ok(&["members", "--http", &http.to_string()]);
+    assert!(table.contains("from-flag") && table.contains("peer"), "`rumor members` table lists both:\n{table}");
+}
+
+/// The agent works with no seed reachable (healthz 200, readyz 503) and keeps retrying, so it
+/// joins once the seed comes up. The HTTP endpoints and metric names are as documented.
+#[test]
+fn unreachable_seed_is_retried_and_http_endpoints_answer() {
+    let mut c = Cluster::new("retry");
+    let seed_port = free_port();
+    c.start(AgentSpec::new("early").join(&[local(seed_port)]));
+    let early = c.agent("early").http;
+    assert_eq!(http_get(early, "/healthz").unwrap().0, 200, "/healthz while no seed answers");
+    assert_eq!(http_get(early, "/readyz").unwrap().0, 503, "/readyz while no seed answers");
+    let view = members(early).unwrap();
+    assert_eq!(view.members.len(), 1, "alone, the agent lists only itself:\n{}", view.table());
+    assert_eq!(view.members[0].state, "alive");
+
+    c.start(AgentSpec::new("seed").port(seed_port));
+    let took = c.wait_states(
+        "the early agent to join the late seed",
+        &["early", "seed"],
+        &[("early", "alive"), ("seed", "alive")],
+        secs(30),
+    );
+    eprintln!("figure: joined {took:?} after the seed came up");
+    wait_until("/readyz 200 after joining", secs(10), || match http_get(early, "/readyz")? {
+        (200, _) => Ok(()),
+        (s, b) => Err(format!("status {s}: {b}")),
+    });
+
+    let text = c.agent("seed").metrics().unwrap();
+    let mut missing = Vec::new();
+    for name in [
+        "rumor_members{state=\"alive\"}",
+        "rumor_packets_received_total",
+        "rumor_bytes_received_total",
+        "rumor_packets_sent_total",
+        "rumor_bytes_sent_total",
+        "rumor_probes_sent_total",
+        "rumor_probes_failed_total",
+        "rumor_suspicions_raised_total",
+        "rumor_suspicions_refuted_total",
+        "rumor_health_score",
+        "rumor_gossip_queue_depth",
+    ] {
+        if metric(&text, name).is_none() {
+            missing.push(name);
+        }
+    }
+    assert!(missing.is_empty(), "/metrics lacks {missing:?}:\n{text}");
+    assert_eq!(metric(&text, "rumor_members{state=\"alive\"}"), Some(2.0), "two alive members:\n{text}");
+    assert!(metric(&text, "rumor_packets_received_total").unwrap() > 0.0);
+}
+
+/// A bad-config case: description, arguments after `agent`, environment, and the words the
+/// error message must contain.
+type BadConfig<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
+fn decode_key(b64_key: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64_key)
+        .unwrap_or_else(|e| panic!("`{b64_key}` is not standard base64: {e}"));
+    assert_eq!(bytes.len(), 32, "a key is 32 bytes: {b64_key}");
+    bytes
+}
+
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct KillOnDropChild(std::process::Child);
+
+impl Drop for KillOnDropChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
