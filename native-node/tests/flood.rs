@@ -204,15 +204,19 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let polls = Arc::new(Mutex::new(0u64));
+    let suspect = Arc::new(Mutex::new(0u64));
     let watcher = {
         let peers: Vec<(&'static str, SocketAddr)> =
             vec![("peer1", c.agent("peer1").http), ("peer2", c.agent("peer2").http)];
-        let (stop, seen, polls) = (stop.clone(), seen.clone(), polls.clone());
+        let (stop, seen, polls, suspect) = (stop.clone(), seen.clone(), polls.clone(), suspect.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 for (p, http) in &peers {
                     match members(*http) {
                         Ok(v) if v.state_of("target") == Some("alive") => {}
+                        // A probe lost to a full socket buffer may raise a suspicion, which
+                        // the target then refutes: counted, not fatal.
+                        Ok(v) if v.state_of("target") == Some("suspect") => *suspect.lock().unwrap() += 1,
                         Ok(v) => seen.lock().unwrap().push(format!(
                             "{p} sees target {:?}:\n{}",
                             v.state_of("target"),
@@ -316,19 +320,23 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
         problems.join("\n")
     );
 
-    // Phase 2: the big flood, from 256 sources, bounded in count and time.
+    // Phase 2: the big flood, from 256 sources, bounded in count and time. Datagrams are
+    // forged up front so the sender is not slowed by sealing.
+    let pool: Vec<Vec<u8>> = (0..4096).map(|i| forge.make(Kind::ALL[i % Kind::ALL.len()])).collect();
     let many: Vec<UdpSocket> = (0..=255u8).map(|b| source(4, b)).collect();
     let phase2 = Instant::now();
     let mut flood_sent = 0usize;
-    while flood_sent < FLOOD_MAX_PACKETS && phase2.elapsed() < FLOOD_MAX_TIME {
+    'flood: loop {
         for sock in &many {
-            let k = Kind::ALL[forge.rng.below(Kind::ALL.len())];
-            let _ = sock.send_to(&forge.make(k), dst);
+            if flood_sent >= FLOOD_MAX_PACKETS || phase2.elapsed() >= FLOOD_MAX_TIME {
+                break 'flood;
+            }
+            let _ = sock.send_to(&pool[flood_sent % pool.len()], dst);
             flood_sent += 1;
         }
-        // About 10 000 datagrams a second: a flood that a debug build on a loaded machine
-        // can read, so the kernel does not drop the peers' probes for it.
-        std::thread::sleep(Duration::from_millis(25));
+        // At most about 12 000 datagrams a second: about what a debug build reads on a loaded
+        // machine, so the kernel drops few (the peers' probes go through the same socket).
+        std::thread::sleep(Duration::from_millis(20));
     }
     let phase2_time = phase2.elapsed();
     let after2_text = settled_metrics(target);
@@ -355,9 +363,11 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     watcher.join().unwrap();
     let seen = seen.lock().unwrap();
     let polls = *polls.lock().unwrap();
+    let suspect = *suspect.lock().unwrap();
+    eprintln!("figure: peers saw the target suspect in {suspect} of {} views polled, failed in none", 2 * polls);
     assert!(
         seen.is_empty(),
-        "the target was not alive in a peer's view at {} of {polls} polls during the flood:\n{}",
+        "the target was neither alive nor suspect in a peer's view at {} of {polls} polls during the flood:\n{}",
         seen.len(),
         seen.join("\n")
     );

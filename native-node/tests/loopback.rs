@@ -267,14 +267,11 @@ fn keys_rotate_with_no_suspicion() {
         });
     };
     let started = Instant::now();
-    for step in [vec!["keys", "install", &new], vec!["keys", "use", &new], vec!["keys", "remove", &old]] {
+    for (verb, key) in [("install", &new), ("use", &new), ("remove", &old)] {
         for a in &c.agents {
-            let http = a.http.to_string();
-            let mut args = step.clone();
-            args.extend(["--http", &http]);
-            rumor_ok(&args);
+            rumor_ok(&["keys", "--http", &a.http.to_string(), verb, key]);
         }
-        settle(&c, &step.join(" "));
+        settle(&c, &format!("keys {verb}"));
     }
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
@@ -292,7 +289,7 @@ fn keys_rotate_with_no_suspicion() {
     );
 
     for a in &c.agents {
-        let list = rumor_ok(&["keys", "list", "--http", &a.http.to_string()]);
+        let list = rumor_ok(&["keys", "--http", &a.http.to_string(), "list"]);
         assert!(list.contains(&new) && !list.contains(&old), "`keys list` of {} after rotation: {list}", a.name());
         let file = read_keyring(a.spec.keyring.as_ref().unwrap());
         assert_eq!(file, vec![new.clone()], "{}'s keyring file after rotation", a.name());
@@ -321,23 +318,18 @@ fn keys_rotate_with_no_suspicion() {
 #[test]
 fn bad_config_exits_2_naming_field_and_value() {
     let c = Cluster::new("badconfig");
-    let toml_bind = c.path("bind.toml");
-    std::fs::write(&toml_bind, "name = \"t\"\nbind = \"tomlnonsense\"\n").unwrap();
-    let toml_probe = c.path("probe.toml");
-    std::fs::write(&toml_probe, "name = \"t\"\nbind = \"127.0.0.1:0\"\nprobe_interval_ms = \"fast\"\n").unwrap();
-    let toml_preset = c.path("preset.toml");
-    std::fs::write(&toml_preset, "name = \"t\"\nbind = \"127.0.0.1:0\"\npreset = \"warp\"\n").unwrap();
-    let bad_ring = c.path("bad.keys");
-    std::fs::write(&bad_ring, "[\"not-base64!!\"]").unwrap();
-    let short_ring = c.path("short.keys");
-    std::fs::write(&short_ring, format!("[\"{}\"]", b64(&[7u8; 16]))).unwrap();
-    let toml_bind = toml_bind.display().to_string();
-    let toml_probe = toml_probe.display().to_string();
-    let toml_preset = toml_preset.display().to_string();
-    let bad_ring = bad_ring.display().to_string();
-    let short_ring = short_ring.display().to_string();
-    let port = free_port().to_string();
-    let ok_bind = format!("127.0.0.1:{port}");
+    let file = |name: &str, text: &str| -> String {
+        let path = c.path(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let toml_bind = file("bind.toml", "name = \"t\"\nbind = \"tomlnonsense\"\n");
+    let toml_probe =
+        file("probe.toml", "name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nprobe_interval_ms = \"fast\"\n");
+    let toml_preset = file("preset.toml", "name = \"t\"\nbind = \"127.0.0.1:0\"\npreset = \"warp\"\n");
+    let bad_ring = file("bad.keys", "[\"not-base64!!\"]");
+    let short_ring = file("short.keys", &format!("[\"{}\"]", b64(&[7u8; 16])));
+    let ok_bind = format!("127.0.0.1:{}", free_port());
 
     let cases: Vec<BadConfig<'_>> = vec![
         ("flag --bind", vec!["--name", "x", "--bind", "nonsense"], vec![], vec!["bind", "nonsense"]),
@@ -385,13 +377,13 @@ fn bad_config_exits_2_naming_field_and_value() {
             "keyring not base64",
             vec!["--name", "x", "--bind", &ok_bind, "--keyring", &bad_ring],
             vec![],
-            vec!["keyring", "not-base64!!"],
+            vec!["keyring", "bad.keys"],
         ),
         (
             "keyring key too short",
             vec!["--name", "x", "--bind", &ok_bind, "--keyring", &short_ring],
             vec![],
-            vec!["keyring"],
+            vec!["keyring", "short.keys"],
         ),
     ];
     let mut failures = Vec::new();
