@@ -20,8 +20,15 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests (unit, property, vectors, simulator scenarios, doctests)"
+step "tests (unit, property, vectors, simulator scenarios, doctests, loopback agents, flood)"
 cargo test --workspace --locked
+
+step "network namespaces: 20 agents, 10 % loss, partition and heal, crash, leave, mDNS (~3 min)"
+if [ "$(id -u)" = 0 ]; then
+  bash tests/netns/run.sh
+else
+  echo "SKIPPED: netns — not running as root"
+fi
 
 step "rumor-core is no_std + alloc"
 for t in "${NO_STD_TARGETS[@]}"; do
