@@ -413,11 +413,15 @@ fn bad_config_exits_2_naming_field_and_value() {
 /// Flags beat `RUMOR_*` variables, which beat the TOML file, which beats the defaults.
 #[test]
 fn config_precedence_is_flags_then_env_then_file() {
-    let mut c = Cluster::new("precedence");
+    let c = Cluster::new("precedence");
     let (file_port, env_port, http_port) = (free_port(), free_port(), free_port());
     let file = c.path("agent.toml");
+    let ring = c.path("cluster.keys");
+    write_keyring(&ring, &[key(5)]);
     let toml = format!(
-        "name = \"from-file\"\nbind = \"127.0.0.1:{file_port}\"\nhttp = \"127.0.0.1:{http_port}\"\npreset = \"local\"\nlabel = \"from-file\"\n\n[meta]\norigin = \"file\"\n"
+        "name = \"from-file\"\nbind = \"127.0.0.1:{file_port}\"\nhttp = \"127.0.0.1:{http_port}\"\npreset = \"local\"\n\
+         label = \"from-file\"\nkeyring = \"{}\"\n\n[meta]\norigin = \"file\"\n",
+        ring.display()
     );
     std::fs::write(&file, toml).unwrap();
     let args: Vec<String> =
@@ -455,11 +459,32 @@ fn config_precedence_is_flags_then_env_then_file() {
     }
     assert!(wrong.is_empty(), "precedence violated:\n{}\n{}\nlog:\n{}", wrong.join("\n"), view.table(), tail(&log, 20));
 
-    // The label came from the file: a node with that label joins, proving it was applied.
-    c.start(AgentSpec::new("peer").label("from-file").join(&[local(env_port)]));
-    wait_until("a peer with the file's label to join", secs(30), || {
-        let view = members(http)?;
-        (view.state_of("peer") == Some("alive")).then_some(()).ok_or_else(|| view.table())
+    // Label and keyring came from the file. A peer configured only through `RUMOR_*`
+    // variables, with that label and key, joins: both agents applied them.
+    let peer_port = free_port();
+    let peer_env: Vec<(String, String)> = [
+        ("RUMOR_NAME", "peer".to_owned()),
+        ("RUMOR_BIND", local(peer_port).to_string()),
+        ("RUMOR_HTTP", local(peer_port).to_string()),
+        ("RUMOR_JOIN", local(env_port).to_string()),
+        ("RUMOR_LABEL", "from-file".to_owned()),
+        ("RUMOR_KEYRING", ring.display().to_string()),
+        ("RUMOR_PRESET", "local".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v))
+    .to_vec();
+    let peer_log = c.path("peer.log");
+    let peer = Agent::spawn_raw(&["agent".to_owned()], &peer_env, local(peer_port), &peer_log)
+        .unwrap_or_else(|e| panic!("an agent configured by RUMOR_* variables only: {e}"));
+    let _peer_guard = KillOnDropChild(peer);
+    wait_until("the env-configured peer and the file-configured agent to see each other", secs(30), || {
+        for at in [http, local(peer_port)] {
+            let view = members(at)?;
+            if view.state_of("peer") != Some("alive") || view.state_of("from-flag") != Some("alive") {
+                return Err(format!("{}\nlogs:\n{}\n{}", view.table(), tail(&log, 10), tail(&peer_log, 10)));
+            }
+        }
+        Ok(())
     });
 
     // Clients read RUMOR_HTTP too, and `members --json` is the /v1/members body.
@@ -472,6 +497,37 @@ fn config_precedence_is_flags_then_env_then_file() {
     assert_eq!(names, ["from-flag", "peer"], "`rumor members --json` rows");
     let table = rumor_ok(&["members", "--http", &http.to_string()]);
     assert!(table.contains("from-flag") && table.contains("peer"), "`rumor members` table lists both:\n{table}");
+}
+
+/// A node restarted on a new address (a rescheduled container) takes its name back once the
+/// old address is known failed, as ARCHITECTURE.md's name-conflict rule promises.
+#[test]
+fn restart_on_a_new_address_takes_the_name_back() {
+    let mut c = Cluster::new("moved");
+    c.start(AgentSpec::new("m1"));
+    let seed = c.agents[0].addr;
+    c.start(AgentSpec::new("m2").join(&[seed]));
+    c.start(AgentSpec::new("m3").join(&[seed]));
+    let names = ["m1", "m2", "m3"];
+    let all: Vec<(&str, &str)> = names.iter().map(|n| (*n, "alive")).collect();
+    c.wait_states("3 agents to converge", &names, &all, secs(30));
+    let old = c.agent("m3").addr;
+    c.agent_mut("m3").kill();
+    // Same name and spec, a new port.
+    c.start(c.agent("m3").spec.clone());
+    let new = c.agent("m3").addr.to_string();
+    assert_ne!(new, old.to_string());
+    let (_, took) = wait_until("m1 and m2 to see m3 alive at its new address", secs(60), || {
+        for o in ["m1", "m2"] {
+            let view = c.agent(o).members()?;
+            let m = view.member("m3").ok_or_else(|| view.table())?;
+            if m.state != "alive" || m.addr != new {
+                return Err(format!("{o} sees m3 {} at {} (new address {new}):\n{}", m.state, m.addr, view.table()));
+            }
+        }
+        Ok(())
+    });
+    eprintln!("figure: m3 moved from {old} to {new}: alive at the new address everywhere {took:?} after the crash");
 }
 
 /// The agent works with no seed reachable (healthz 200, readyz 503) and keeps retrying, so it
