@@ -92,7 +92,7 @@ secs() { printf '%d.%01d s' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); }
 
 start_agent() { # i [extra args…]
   local i=$1; shift
-  ip netns exec "$NS-h$i" env RUST_LOG=info "$BIN" agent --name "h$i" --preset lan \
+  ip netns exec "$NS-h$i" env RUST_LOG=info NO_COLOR=1 "$BIN" agent --name "h$i" --preset lan \
     --bind "$NET.$i:$PORT" --http "$NET.$i:$HTTP" "$@" >>"$LOGS/h$i.log" 2>&1 &
   PID[$i]=$!
 }
@@ -160,6 +160,7 @@ say "10 % loss on every host's port for $LOSS_SECS s"
   echo "table netdev rnt_loss {"
   for i in $(seq 1 "$N"); do
     echo "  chain h$i { type filter hook ingress device \"bp$i\" priority 0; policy accept;"
+    echo "    meta protocol ip ip protocol udp counter"
     echo "    meta protocol ip ip protocol udp numgen random mod 100 < 10 counter drop; }"
   done
   echo "}"
@@ -177,11 +178,15 @@ while [ "$(now_ms)" -lt "$loss_end" ]; do
   polls=$(( polls + 1 ))
   sleep 2
 done
-LOSS_DROPPED=$(ip netns exec "$NS-br" nft list table netdev rnt_loss | grep -o 'packets [0-9]*' | awk '{s += $2} END {print s + 0}')
+counters=$(ip netns exec "$NS-br" nft list table netdev rnt_loss)
+LOSS_SEEN=$(grep -v drop <<<"$counters" | grep -o 'packets [0-9]*' | awk '{s += $2} END {print s + 0}')
+LOSS_DROPPED=$(grep drop <<<"$counters" | grep -o 'packets [0-9]*' | awk '{s += $2} END {print s + 0}')
+[ "$LOSS_DROPPED" -gt 0 ] || fail "the loss rules dropped nothing (of $LOSS_SEEN datagrams): the loss phase tested nothing"
+LOSS_PCT=$(awk -v d="$LOSS_DROPPED" -v s="$LOSS_SEEN" 'BEGIN {printf "%.1f", 100 * d / s}')
 ip netns exec "$NS-br" nft delete table netdev rnt_loss
 SUSPICIONS=$(for i in "${ALIVE_HOSTS[@]}"; do metric "$i" rumor_suspicions_raised_total; done | awk '{s += $1} END {print s + 0}')
 [ "$failed_seen" = 0 ] || fail "false failures under 10 % loss ($failed_seen member-views over $polls polls):"$'\n'"$FALSE"
-say "loss: $LOSS_DROPPED datagrams dropped; $polls polls of $N views: 0 failed, $suspect_seen suspect member-views; $SUSPICIONS suspicions raised in total"
+say "loss: $LOSS_DROPPED of $LOSS_SEEN datagrams dropped ($LOSS_PCT %); $polls polls of $N views: 0 failed, $suspect_seen suspect member-views; $SUSPICIONS suspicions raised in total"
 wait_for "all alive after the loss" 30 expect_states "$ALL_NAMES" alive
 
 # ---- 3. partition into two halves, then heal ------------------------------------------------
@@ -238,7 +243,7 @@ MDNS="not run"
 if "$BIN" agent --help 2>/dev/null | grep -q -- '--mdns'; then
   say "mDNS: $MDNS_HOSTS agents with --mdns and no --join"
   for i in $(seq 1 "$MDNS_HOSTS"); do
-    ip netns exec "$NS-h$i" env RUST_LOG=info "$BIN" agent --name "m$i" --preset lan --label mdns-test --mdns \
+    ip netns exec "$NS-h$i" env RUST_LOG=info NO_COLOR=1 "$BIN" agent --name "m$i" --preset lan --label mdns-test --mdns \
       --bind "$NET.$i:$MDNS_PORT" --http "$NET.$i:$(( MDNS_PORT + 1 ))" >>"$LOGS/m$i.log" 2>&1 &
   done
   t0=$(now_ms)
@@ -260,15 +265,14 @@ else
 fi
 
 # ---- summary --------------------------------------------------------------------------------
-cat <<EOF
-
-netns summary ($N hosts, rumor agent --preset lan, one namespace each, bridge $NET.0/24)
-  convergence (all see all alive, from the first start)   $(secs $CONVERGE)
-  10 % loss for $LOSS_SECS s ($LOSS_DROPPED datagrams dropped)     0 false failures; $suspect_seen suspect member-views in $polls polls
-  partition h1..h$H | h$(( H + 1 ))..h$N detected everywhere          $(secs $PART_DETECT)
-  heal (one converged view after the drop rules go)        $(secs $HEAL)
-  SIGKILL h$K -> failed at all $(( N - 1 )) others                    $(secs $DETECT)
-  SIGTERM h$L -> exit 0, left at all others                   $(secs $LEAVE)
-  mDNS                                                      $MDNS
-netns: 1 passed, 0 failed
-EOF
+row() { printf '  %-58s %s\n' "$1" "$2"; }
+echo
+echo "netns summary: $N hosts, one namespace each on a bridge ($NET.0/24), rumor agent --preset lan"
+row "convergence (all see all alive, from the first start)" "$(secs $CONVERGE)"
+row "10 % loss for $LOSS_SECS s ($LOSS_DROPPED of $LOSS_SEEN datagrams, $LOSS_PCT %)" "0 false failures ($suspect_seen suspect member-views in $polls polls, $SUSPICIONS suspicions raised)"
+row "partition h1..h$H | h$(( H + 1 ))..h$N detected by every host" "$(secs $PART_DETECT)"
+row "heal: one converged view after the drop rules went" "$(secs $HEAL)"
+row "SIGKILL h$K -> failed at all $(( N - 1 )) others" "$(secs $DETECT)"
+row "SIGTERM h$L -> exit 0, left at all others" "$(secs $LEAVE)"
+row "mDNS (--mdns, no --join)" "$MDNS"
+echo "netns: 1 passed, 0 failed"

@@ -420,6 +420,8 @@ impl Agent {
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log_file);
         clear_rumor_env(&mut cmd);
         cmd.env("RUST_LOG", std::env::var("RUMOR_TEST_LOG").unwrap_or_else(|_| "info".to_owned()));
+        // The agent colours its log even into a file; keep the logs printed on failure legible.
+        cmd.env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
         }
