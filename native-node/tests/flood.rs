@@ -31,6 +31,10 @@ const RATE_BURST: usize = 5000;
 /// Bounds of the big flood: whichever comes first.
 const FLOOD_MAX_PACKETS: usize = 60_000;
 const FLOOD_MAX_TIME: Duration = Duration::from_secs(8);
+/// Distinct source addresses of the sweep that opens the big flood.
+const SWEEP_SOURCES: usize = 6_000;
+/// `max_inbound_packet` of the presets: the largest datagram an agent accepts.
+const MAX_INBOUND: usize = 9_216;
 /// RSS may grow by this much over the flood (allocator noise, lazily touched pages).
 const RSS_MARGIN_KIB: u64 = 4 * 1024;
 
@@ -98,7 +102,8 @@ impl Forge {
     fn make(&mut self, kind: Kind) -> Vec<u8> {
         match kind {
             Kind::Garbage => {
-                let len = 1 + self.rng.below(1400);
+                // Mostly packet-sized, sometimes exactly the largest size accepted.
+                let len = if self.rng.below(10) == 0 { MAX_INBOUND } else { 1 + self.rng.below(1400) };
                 let mut g = self.rng.bytes(len);
                 // Not the magic's first byte, so it is garbage and not (by chance) a header.
                 if g[0] == b'R' {
@@ -125,7 +130,13 @@ impl Forge {
                 encode_frame(LABEL.as_bytes(), None, &body).expect("frame fits")
             }
             Kind::Oversized => {
-                let len = 9_300 + self.rng.below(20_000);
+                // Half exactly one byte too many (the agent must not read a truncated copy as
+                // acceptable), half up to the largest UDP payload.
+                let len = if self.rng.below(2) == 0 {
+                    MAX_INBOUND + 1
+                } else {
+                    MAX_INBOUND + 1 + self.rng.below(65_507 - MAX_INBOUND)
+                };
                 self.rng.bytes(len)
             }
         }
@@ -325,7 +336,17 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let pool: Vec<Vec<u8>> = (0..4096).map(|i| forge.make(Kind::ALL[i % Kind::ALL.len()])).collect();
     let many: Vec<UdpSocket> = (0..=255u8).map(|b| source(4, b)).collect();
     let phase2 = Instant::now();
-    let mut flood_sent = 0usize;
+    // First a sweep from more source addresses than the agent tracks rate limits for (4096),
+    // as a spoofed flood would be, so the tables' eviction runs.
+    for i in 0..SWEEP_SOURCES {
+        let sock = UdpSocket::bind((Ipv4Addr::new(127, 5, (i / 250) as u8, 1 + (i % 250) as u8), 0))
+            .unwrap_or_else(|e| panic!("binding sweep source {i}: {e}"));
+        let _ = sock.send_to(&pool[i % pool.len()], dst);
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let mut flood_sent = SWEEP_SOURCES;
     'flood: loop {
         for sock in &many {
             if flood_sent >= FLOOD_MAX_PACKETS || phase2.elapsed() >= FLOOD_MAX_TIME {
@@ -344,7 +365,7 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let got2 = diff(&drop_counts(&after2_text), &after1);
     let kernel2 = kernel_drops(dst.port()) - kernel_base - kernel1;
     eprintln!(
-        "figure: phase 2 sent {flood_sent} datagrams from 256 sources in {phase2_time:?}; agent counted {got2:?}; kernel dropped {kernel2}"
+        "figure: phase 2 sent {flood_sent} datagrams ({SWEEP_SOURCES} sources once each, then 256 sources) in {phase2_time:?}; agent counted {got2:?}; kernel dropped {kernel2}"
     );
     eprintln!(
         "figure: target RSS {rss_before} KiB before, {rss_after} KiB after ({:+} KiB)",
