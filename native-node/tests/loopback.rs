@@ -55,6 +55,15 @@ fn five_agents_converge_detect_a_crash_and_take_a_restart_back() {
     let detect =
         c.wait_states("the others to report the SIGKILLed n3 failed", &survivors, &[("n3", "failed")], secs(30));
     eprintln!("figure: SIGKILLed n3 reported failed by all 4 others after {detect:?}");
+    // The metrics agree with the views, and show how the failure was found.
+    let mut suspicions = 0.0;
+    for o in &survivors {
+        let text = c.agent(o).metrics().unwrap();
+        let count = |state: &str| metric(&text, &format!("rumor_members{{state=\"{state}\"}}"));
+        assert_eq!((count("alive"), count("failed")), (Some(4.0), Some(1.0)), "{o}'s rumor_members gauges:\n{text}");
+        suspicions += metric(&text, "rumor_suspicions_raised_total").unwrap_or(0.0);
+    }
+    assert!(suspicions >= 1.0, "n3 was declared failed, so someone must have suspected it first");
     // Nobody else was hurt by the crash.
     let others: Vec<(&str, &str)> = survivors.iter().map(|n| (*n, "alive")).collect();
     c.wait_states("the survivors to stay alive", &survivors, &others, secs(10));
@@ -109,8 +118,12 @@ fn sigterm_and_leave_command_leave_gracefully_and_events_stream() {
     });
     let event: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("monitor --json line is not JSON ({e}): {line}"));
-    assert!(line.contains("v42"), "the event line carries the payload: {line}");
-    eprintln!("monitor printed: {event}");
+    let field = |k: &str| event.get(k).and_then(serde_json::Value::as_str);
+    assert_eq!(
+        (field("type"), field("name"), field("payload"), field("origin")),
+        (Some("user-event"), Some("deploy"), Some("v42"), Some("l2")),
+        "monitor's line for the user event: {line}"
+    );
 
     let status = c.agent_mut("l3").terminate(secs(15));
     assert!(status.success(), "SIGTERM: the agent should leave and exit 0, got {status}");
@@ -123,11 +136,17 @@ fn sigterm_and_leave_command_leave_gracefully_and_events_stream() {
     // A graceful leave is not a failure, and the rest of the cluster is untouched.
     c.wait_states("l1, l2 alive", &["l1", "l2"], &[("l1", "alive"), ("l2", "alive")], secs(5));
 
-    let (_, took) = wait_until("monitor to show l3 leaving", secs(10), || {
+    // The monitor streamed both leaves as member-left events, one JSON object per line.
+    wait_until("`rumor monitor --json` to show l3 and l4 leaving", secs(10), || {
         let text = std::fs::read_to_string(&monitor_out).unwrap_or_default();
-        text.lines().any(|l| l.contains("l3") && l.to_ascii_lowercase().contains("left")).then_some(()).ok_or(text)
+        let left: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e.get("type").and_then(|t| t.as_str()) == Some("member-left"))
+            .filter_map(|e| Some(e.get("member")?.get("name")?.as_str()?.to_owned()))
+            .collect();
+        (left.iter().any(|n| n == "l3") && left.iter().any(|n| n == "l4")).then_some(()).ok_or(text)
     });
-    let _ = took;
 }
 
 /// Agents with another key, another label, or no key at all never enter a keyed, labelled
