@@ -285,6 +285,14 @@ fn keys_rotate_with_no_suspicion() {
             }
         });
     };
+    // Sampling can miss a short suspicion; the counters cannot.
+    let counters = |c: &Cluster| -> (f64, f64) {
+        c.agents.iter().fold((0.0, 0.0), |(s, a), agent| {
+            let text = agent.metrics().unwrap_or_default();
+            (s + metric(&text, "rumor_suspicions_raised_total").unwrap_or(0.0), a + dropped(&text, "auth"))
+        })
+    };
+    let (suspicions_before, auth_before) = counters(&c);
     let started = Instant::now();
     for (verb, key) in [("install", &new), ("use", &new), ("remove", &old)] {
         for a in &c.agents {
@@ -294,7 +302,14 @@ fn keys_rotate_with_no_suspicion() {
     }
     stop.store(true, Ordering::Relaxed);
     watcher.join().unwrap();
-    let trouble = trouble.lock().unwrap();
+    let (suspicions, auth) = counters(&c);
+    let mut trouble = trouble.lock().unwrap();
+    if suspicions != suspicions_before {
+        trouble.push(format!("rumor_suspicions_raised_total rose from {suspicions_before} to {suspicions}"));
+    }
+    if auth != auth_before {
+        trouble.push(format!("rumor_packets_dropped_total{{reason=\"auth\"}} rose from {auth_before} to {auth}: packets sealed with a key the receiver did not have"));
+    }
     assert!(
         trouble.is_empty(),
         "during the rotation ({} polls of every agent):\n{}",
