@@ -14,7 +14,8 @@
 # and leftovers of a crashed earlier run are removed at start.
 #
 # Environment: RUMOR_BIN (default target/debug/rumor, built if missing), RUMOR_NETNS_HOSTS (20),
-# RUMOR_NETNS_LOSS_SECS (90), RUMOR_NETNS_LOGS (logs directory, default /tmp/rumor-netns).
+# RUMOR_NETNS_LOSS_SECS (90), RUMOR_NETNS_LOGS (logs directory, default /tmp/rumor-netns),
+# RUMOR_NETNS_VERBOSE=1 (say what each wait is still waiting for).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 N=${RUMOR_NETNS_HOSTS:-20}
@@ -60,6 +61,7 @@ cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
   done
   for ns in $(our_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
+  [ -z "${SNAP:-}" ] || rm -rf "$SNAP"
 }
 trap "cleanup quiet" EXIT
 trap 'exit 130' INT TERM
@@ -125,20 +127,41 @@ wait_for() {
   local deadline=$(( $(now_ms) + timeout * 1000 ))
   until "$@"; do
     [ "$(now_ms)" -lt "$deadline" ] || fail "timed out after ${timeout} s waiting for $what: $WHY"
-    sleep 1
+    [ -z "${RUMOR_NETNS_VERBOSE:-}" ] || say "still waiting for $what: $WHY"
+    sleep 0.5
   done
 }
 
 # expect_states "name1 name2 …" STATE: every host in ALIVE_HOSTS sees each name in STATE.
-expect_states() {
-  local names=$1 state=$2 i v n got
+# snapshot: every host in ALIVE_HOSTS is asked at once (a serial pass over 20 hosts takes
+# seconds, which would blur the figures); view_of I then reads host i's answer.
+SNAP=$(mktemp -d /tmp/rumor-netns-snap.XXXXXX)
+snapshot() {
+  local i pids=()
   for i in "${ALIVE_HOSTS[@]}"; do
-    v=$(view "$i")
-    [ -n "$v" ] || { WHY="h$i does not answer"; return 1; }
-    for n in $names; do
-      got=$(awk -v n="$n" '$1 == n {print $2}' <<<"$v")
-      [ "$got" = "$state" ] || { WHY="h$i sees $n as '${got:-absent}', want $state"; return 1; }
-    done
+    { t=$(now_ms); view "$i" >"$SNAP/$i"; echo $(( $(now_ms) - t )) >"$SNAP/$i.ms"; } & pids+=($!)
+  done
+  wait "${pids[@]}" 2>/dev/null || true
+  [ -z "${RUMOR_NETNS_VERBOSE:-}" ] || say "snapshot: slowest answers (ms) $(for i in "${ALIVE_HOSTS[@]}"; do echo "h$i=$(cat "$SNAP/$i.ms")"; done | sort -t= -k2 -n -r | head -3 | tr '\n' ' ')"
+}
+view_of() { cat "$SNAP/$1" 2>/dev/null || true; }
+
+expect_states() {
+  local names=$1 state=$2 i bad
+  snapshot
+  for i in "${ALIVE_HOSTS[@]}"; do
+    [ -s "$SNAP/$i" ] || { WHY="h$i does not answer"; return 1; }
+    # One awk per host: a process per (host, name) pair costs seconds on two cores.
+    bad=$(awk -v names="$names" -v want="$state" '
+      { got[$1] = $2 }
+      END {
+        n = split(names, list, " ")
+        for (k = 1; k <= n; k++) {
+          if (!(list[k] in got)) { print list[k] " as absent"; exit }
+          if (got[list[k]] != want) { print list[k] " as " got[list[k]]; exit }
+        }
+      }' "$SNAP/$i")
+    [ -z "$bad" ] || { WHY="h$i sees $bad, want $state"; return 1; }
   done
 }
 
@@ -168,15 +191,16 @@ say "10 % loss on every host's port for $LOSS_SECS s"
 suspect_seen=0; failed_seen=0; polls=0; FALSE=""
 loss_end=$(( $(now_ms) + LOSS_SECS * 1000 ))
 while [ "$(now_ms)" -lt "$loss_end" ]; do
+  snapshot
   for i in "${ALIVE_HOSTS[@]}"; do
-    v=$(view "$i")
-    [ -n "$v" ] || fail "h$i stopped answering under loss"
-    s=$(grep -c ' suspect$' <<<"$v" || true); f=$(grep -Ec ' (failed|left)$' <<<"$v" || true)
+    [ -s "$SNAP/$i" ] || fail "h$i stopped answering under loss"
+    read -r s f bad < <(awk '$2 == "suspect" {s++} $2 == "failed" || $2 == "left" {f++; b = b $1 "=" $2 ","}
+                             END {print s + 0, f + 0, b "-"}' "$SNAP/$i")
     suspect_seen=$(( suspect_seen + s )); failed_seen=$(( failed_seen + f ))
-    [ "$f" = 0 ] || FALSE+="h$i: $(grep -E ' (failed|left)$' <<<"$v" | tr '\n' ' ')"$'\n'
+    [ "$f" = 0 ] || FALSE+="h$i sees ${bad%-}"$'\n'
   done
   polls=$(( polls + 1 ))
-  sleep 2
+  sleep 1
 done
 counters=$(ip netns exec "$NS-br" nft list table netdev rnt_loss)
 LOSS_SEEN=$(grep -v drop <<<"$counters" | grep -o 'packets [0-9]*' | awk '{s += $2} END {print s + 0}')
@@ -268,6 +292,7 @@ fi
 row() { printf '  %-58s %s\n' "$1" "$2"; }
 echo
 echo "netns summary: $N hosts, one namespace each on a bridge ($NET.0/24), rumor agent --preset lan"
+echo "  (times: until every host's /v1/members showed it; all hosts are polled at once, about twice a second)"
 row "convergence (all see all alive, from the first start)" "$(secs $CONVERGE)"
 row "10 % loss for $LOSS_SECS s ($LOSS_DROPPED of $LOSS_SEEN datagrams, $LOSS_PCT %)" "0 false failures ($suspect_seen suspect member-views in $polls polls, $SUSPICIONS suspicions raised)"
 row "partition h1..h$H | h$(( H + 1 ))..h$N detected by every host" "$(secs $PART_DETECT)"
