@@ -50,6 +50,15 @@ if [ ! -x "$BIN" ]; then
   (cd "$ROOT" && cargo build -q -p rumor-node)
 fi
 
+# ---- one run at a time ----------------------------------------------------------------------
+# Two runs on one machine (say, two worktrees' CI) would tear down each other's namespaces.
+# Agents are started with fd 9 closed, so a crashed run's leftovers do not hold the lock.
+exec 9>/tmp/rumor-netns.lock
+if ! flock -n 9; then
+  say "another netns run holds /tmp/rumor-netns.lock; waiting for it (at most 10 min)"
+  flock -w 600 9 || { echo "FAIL: netns — another run kept /tmp/rumor-netns.lock for 10 min" >&2; exit 1; }
+fi
+
 # ---- clean-up (also of a crashed earlier run) -----------------------------------------------
 our_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$NS-(br|h[0-9]+)$" || true; }
 cleanup() {
@@ -95,7 +104,7 @@ secs() { printf '%d.%01d s' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); }
 start_agent() { # i [extra args…]
   local i=$1; shift
   ip netns exec "$NS-h$i" env RUST_LOG=info NO_COLOR=1 "$BIN" agent --name "h$i" --preset lan \
-    --bind "$NET.$i:$PORT" --http "$NET.$i:$HTTP" "$@" >>"$LOGS/h$i.log" 2>&1 &
+    --bind "$NET.$i:$PORT" --http "$NET.$i:$HTTP" "$@" >>"$LOGS/h$i.log" 2>&1 9>&- &
   PID[$i]=$!
 }
 
@@ -268,7 +277,7 @@ if "$BIN" agent --help 2>/dev/null | grep -q -- '--mdns'; then
   say "mDNS: $MDNS_HOSTS agents with --mdns and no --join"
   for i in $(seq 1 "$MDNS_HOSTS"); do
     ip netns exec "$NS-h$i" env RUST_LOG=info NO_COLOR=1 "$BIN" agent --name "m$i" --preset lan --label mdns-test --mdns \
-      --bind "$NET.$i:$MDNS_PORT" --http "$NET.$i:$(( MDNS_PORT + 1 ))" >>"$LOGS/m$i.log" 2>&1 &
+      --bind "$NET.$i:$MDNS_PORT" --http "$NET.$i:$(( MDNS_PORT + 1 ))" >>"$LOGS/m$i.log" 2>&1 9>&- &
   done
   t0=$(now_ms)
   mdns_found() {
@@ -292,7 +301,7 @@ fi
 row() { printf '  %-58s %s\n' "$1" "$2"; }
 echo
 echo "netns summary: $N hosts, one namespace each on a bridge ($NET.0/24), rumor agent --preset lan"
-echo "  (times: until every host's /v1/members showed it; all hosts are polled at once, about twice a second)"
+echo "  (times: until every host's /v1/members showed it; all hosts are polled at once, about once a second)"
 row "convergence (all see all alive, from the first start)" "$(secs $CONVERGE)"
 row "10 % loss for $LOSS_SECS s ($LOSS_DROPPED of $LOSS_SEEN datagrams, $LOSS_PCT %)" "0 false failures ($suspect_seen suspect member-views in $polls polls, $SUSPICIONS suspicions raised)"
 row "partition h1..h$H | h$(( H + 1 ))..h$N detected by every host" "$(secs $PART_DETECT)"
