@@ -330,6 +330,8 @@ pub(crate) struct AgentSpec {
     pub(crate) label: Option<String>,
     pub(crate) meta: Vec<(String, String)>,
     pub(crate) preset: &'static str,
+    /// Bind the wildcard address and `--advertise` the loopback one.
+    pub(crate) wildcard: bool,
     pub(crate) extra: Vec<String>,
 }
 
@@ -343,6 +345,7 @@ impl AgentSpec {
             label: None,
             meta: Vec::new(),
             preset: "local",
+            wildcard: false,
             extra: Vec::new(),
         }
     }
@@ -367,6 +370,11 @@ impl AgentSpec {
         self
     }
 
+    pub(crate) fn wildcard(mut self) -> Self {
+        self.wildcard = true;
+        self
+    }
+
     pub(crate) fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
@@ -374,7 +382,17 @@ impl AgentSpec {
 
     fn args(&self, port: u16) -> Vec<String> {
         let mut args = vec!["agent".to_owned(), "--name".to_owned(), self.name.clone()];
-        args.extend(["--bind".to_owned(), local(port).to_string(), "--http".to_owned(), local(port).to_string()]);
+        if self.wildcard {
+            args.extend([
+                "--bind".to_owned(),
+                format!("0.0.0.0:{port}"),
+                "--advertise".to_owned(),
+                local(port).to_string(),
+            ]);
+        } else {
+            args.extend(["--bind".to_owned(), local(port).to_string()]);
+        }
+        args.extend(["--http".to_owned(), local(port).to_string()]);
         args.extend(["--preset".to_owned(), self.preset.to_owned()]);
         if !self.join.is_empty() {
             let seeds: Vec<String> = self.join.iter().map(ToString::to_string).collect();
