@@ -409,9 +409,11 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
         seen.join("\n")
     );
     let total2: u64 = got2.values().sum();
+    // Every datagram of the flood was either counted as a drop or lost in the kernel (which
+    // may also have lost a few of the peers' packets, hence only a lower bound there).
     assert!(
-        total2 + kernel2 >= flood_sent as u64 * 9 / 10,
-        "phase 2: {flood_sent} sent, but only {total2} counted as drops and {kernel2} dropped by the kernel"
+        total2 + kernel2 >= flood_sent as u64 && total2 <= flood_sent as u64,
+        "phase 2: {flood_sent} sent, but {total2} counted as drops and {kernel2} dropped by the kernel"
     );
     assert!(
         rss_after <= rss_before + RSS_MARGIN_KIB,
