@@ -20,7 +20,7 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests (unit, property, vectors, simulator scenarios, doctests, loopback agents, flood)"
+step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
 step "network namespaces: 20 agents, 10 % loss, partition and heal, crash, leave, mDNS (~3 min)"
