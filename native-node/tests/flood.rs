@@ -296,7 +296,8 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let kernel1 = kernel_drops(dst.port()) - kernel_base;
     let got = diff(&after1, &base);
     eprintln!(
-        "figure: phase 1 sent {sent:?} + {RATE_BURST} burst in {phase1_time:?}; agent counted {got:?}; kernel dropped {kernel1}"
+        "figure: phase 1 sent {sent:?} + {RATE_BURST} burst in {phase1_time:?}; \
+         agent counted {got:?}; kernel dropped {kernel1}"
     );
 
     // Exact accounting. The burst's packets are `version` packets: those the rate limiter
@@ -322,7 +323,11 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     // At most the burst allowance (2000) plus the refill (500/s) passes the limiter.
     let min_limited = (RATE_BURST as f64 - 2000.0 - 500.0 * (burst_secs + 1.0)).max(0.0) as u64;
     if got["rate_limit"] + kernel1 < min_limited {
-        problems.push(format!("`rate_limit` counted {} (kernel dropped {kernel1}); at least {min_limited} of the {RATE_BURST}-packet burst exceed the per-source limit", got["rate_limit"]));
+        problems.push(format!(
+            "`rate_limit` counted {} (kernel dropped {kernel1}); at least {min_limited} of the \
+             {RATE_BURST}-packet burst exceed the per-source limit",
+            got["rate_limit"]
+        ));
     }
     if unexplained > kernel1 {
         problems.push(format!(
@@ -380,10 +385,12 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let got2 = diff(&drop_counts(&after2_text), &after1);
     let kernel2 = kernel_drops(dst.port()) - kernel_base - kernel1;
     eprintln!(
-        "figure: phase 2 sent {flood_sent} datagrams ({SWEEP_SOURCES} sources once each, then {first} + {second} from 256 sources) in {phase2_time:?}; agent counted {got2:?}; kernel dropped {kernel2}"
+        "figure: phase 2 sent {flood_sent} datagrams ({SWEEP_SOURCES} sources once each, then {first} + \
+         {second} from 256 sources) in {phase2_time:?}; agent counted {got2:?}; kernel dropped {kernel2}"
     );
     eprintln!(
-        "figure: target RSS {rss_before} KiB before, {rss_mid} KiB after round 1 ({:+}), {rss_after} KiB after round 2 ({:+})",
+        "figure: target RSS {rss_before} KiB before, {rss_mid} KiB after round 1 ({:+}), \
+         {rss_after} KiB after round 2 ({:+})",
         rss_mid as i64 - rss_before as i64,
         rss_after as i64 - rss_mid as i64
     );
@@ -421,7 +428,8 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     );
     assert!(
         rss_after <= rss_mid + RSS_FLAT_KIB,
-        "the target's RSS kept growing: {rss_mid} KiB after the first round, {rss_after} KiB after an equal second one (allowed {RSS_FLAT_KIB} KiB)"
+        "the target's RSS kept growing: {rss_mid} KiB after the first round, {rss_after} KiB after \
+         an equal second one (allowed {RSS_FLAT_KIB} KiB)"
     );
     let target = c.agent("target").members().unwrap();
     for p in ["peer1", "peer2"] {

@@ -18,8 +18,9 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// Five agents converge (one bound to the wildcard address, advertising loopback); a SIGKILLed one is reported failed by all others; restarted with the
-/// same name and address it is alive again everywhere, at a higher incarnation.
+/// Five agents converge (one bound to the wildcard address, advertising loopback); a SIGKILLed
+/// one is reported failed by all others; restarted with the same name and address it is alive
+/// again everywhere, at a higher incarnation.
 #[test]
 fn five_agents_converge_detect_a_crash_and_take_a_restart_back() {
     let mut c = Cluster::new("converge");
@@ -310,7 +311,10 @@ fn keys_rotate_with_no_suspicion() {
         trouble.push(format!("rumor_suspicions_raised_total rose from {suspicions_before} to {suspicions}"));
     }
     if auth != auth_before {
-        trouble.push(format!("rumor_packets_dropped_total{{reason=\"auth\"}} rose from {auth_before} to {auth}: packets sealed with a key the receiver did not have"));
+        trouble.push(format!(
+            "rumor_packets_dropped_total{{reason=\"auth\"}} rose from {auth_before} to {auth}: \
+             packets sealed with a key the receiver did not have"
+        ));
     }
     assert!(
         trouble.is_empty(),

@@ -151,7 +151,10 @@ snapshot() {
     { t=$(now_ms); view "$i" >"$SNAP/$i"; echo $(( $(now_ms) - t )) >"$SNAP/$i.ms"; } & pids+=($!)
   done
   wait "${pids[@]}" 2>/dev/null || true
-  [ -z "${RUMOR_NETNS_VERBOSE:-}" ] || say "snapshot: slowest answers (ms) $(for i in "${ALIVE_HOSTS[@]}"; do echo "h$i=$(cat "$SNAP/$i.ms")"; done | sort -t= -k2 -n -r | head -3 | tr '\n' ' ')"
+  if [ -n "${RUMOR_NETNS_VERBOSE:-}" ]; then
+    say "snapshot: slowest answers (ms) $(for i in "${ALIVE_HOSTS[@]}"; do echo "h$i=$(cat "$SNAP/$i.ms")"; done \
+      | sort -t= -k2 -n -r | head -3 | tr '\n' ' ')"
+  fi
 }
 view_of() { cat "$SNAP/$1" 2>/dev/null || true; }
 
@@ -219,7 +222,8 @@ LOSS_PCT=$(awk -v d="$LOSS_DROPPED" -v s="$LOSS_SEEN" 'BEGIN {printf "%.1f", 100
 ip netns exec "$NS-br" nft delete table netdev rnt_loss
 SUSPICIONS=$(for i in "${ALIVE_HOSTS[@]}"; do metric "$i" rumor_suspicions_raised_total; done | awk '{s += $1} END {print s + 0}')
 [ "$failed_seen" = 0 ] || fail "false failures under 10 % loss ($failed_seen member-views over $polls polls):"$'\n'"$FALSE"
-say "loss: $LOSS_DROPPED of $LOSS_SEEN datagrams dropped ($LOSS_PCT %); $polls polls of $N views: 0 failed, $suspect_seen suspect member-views; $SUSPICIONS suspicions raised in total"
+say "loss: $LOSS_DROPPED of $LOSS_SEEN datagrams dropped ($LOSS_PCT %); $polls polls of $N views:" \
+  "0 failed, $suspect_seen suspect member-views; $SUSPICIONS suspicions raised in total"
 wait_for "all alive after the loss" 30 expect_states "$ALL_NAMES" alive
 
 # ---- 3. partition into two halves, then heal ------------------------------------------------
@@ -303,7 +307,8 @@ echo
 echo "netns summary: $N hosts, one namespace each on a bridge ($NET.0/24), rumor agent --preset lan"
 echo "  (times: until every host's /v1/members showed it; all hosts are polled at once, about once a second)"
 row "convergence (all see all alive, from the first start)" "$(secs $CONVERGE)"
-row "10 % loss for $LOSS_SECS s ($LOSS_DROPPED of $LOSS_SEEN datagrams, $LOSS_PCT %)" "0 false failures ($suspect_seen suspect member-views in $polls polls, $SUSPICIONS suspicions raised)"
+row "10 % loss for $LOSS_SECS s ($LOSS_DROPPED of $LOSS_SEEN datagrams, $LOSS_PCT %)" \
+  "0 false failures ($suspect_seen suspect member-views in $polls polls, $SUSPICIONS suspicions raised)"
 row "partition h1..h$H | h$(( H + 1 ))..h$N detected by every host" "$(secs $PART_DETECT)"
 row "heal: one converged view after the drop rules went" "$(secs $HEAL)"
 row "SIGKILL h$K -> failed at all $(( N - 1 )) others" "$(secs $DETECT)"
