@@ -263,8 +263,8 @@ impl AgentConfig {
             apply_protocol(&mut protocol, p);
         }
         protocol.validate().map_err(|e| {
-            let field = format!("protocol.{}", e.field);
-            ConfigError::new(field, "", e.reason)
+            let (field, value) = protocol_entry(&protocol, e.field);
+            ConfigError::new(field, value, e.reason)
         })?;
 
         Ok(AgentConfig { name, bind, advertise, join, http, keyring_file, meta, mdns, protocol })
@@ -285,19 +285,60 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new("config", path.display(), format!("cannot be read: {e}")))?;
     toml::from_str(&text).map_err(|e| {
-        // toml's message quotes the offending line (and so the key); keep it on one line.
-        let msg = e.message().to_string();
-        let key = e
-            .span()
-            .and_then(|s| text.get(..s.start))
-            .and_then(|before| before.lines().last())
-            .map(|line| line.split('=').next().unwrap_or("").trim().to_string())
-            .filter(|k| !k.is_empty());
-        match key {
-            Some(k) => ConfigError::new(k, path.display(), format!("in the config file: {msg}")),
-            None => ConfigError::new("config", path.display(), format!("is not valid: {msg}")),
+        let msg = e.message().trim().replace('\n', " ");
+        let at = e.span().map_or(0, |s| s.start);
+        match offending_entry(&text, at) {
+            Some((key, value)) => ConfigError::new(key, value, format!("in {}: {msg}", path.display())),
+            None => ConfigError::new("config", path.display(), format!("is not valid TOML: {msg}")),
         }
     })
+}
+
+/// The dotted key (`protocol.mtu`) and the value text of the TOML line holding byte `at`.
+fn offending_entry(text: &str, at: usize) -> Option<(String, String)> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?;
+    let (key, value) = match line.split_once('=') {
+        Some((k, v)) => (k.trim(), v.trim()),
+        None => (line.trim(), ""),
+    };
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let table = before
+        .get(..line_start)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim());
+    let key = match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    };
+    Some((key, value.to_string()))
+}
+
+/// The TOML key and current value of a protocol field that `Config::validate` refused.
+fn protocol_entry(c: &Config, field: &str) -> (String, String) {
+    let ms = |d: Duration| (format!("protocol.{field}_ms"), d.as_millis().to_string());
+    match field {
+        "probe_interval" => ms(c.probe_interval),
+        "probe_timeout" => ms(c.probe_timeout),
+        "gossip_interval" => ms(c.gossip_interval),
+        "push_pull_interval" => ms(c.push_pull_interval),
+        "indirect_checks" => (format!("protocol.{field}"), c.indirect_checks.to_string()),
+        "suspicion_mult" => (format!("protocol.{field}"), c.suspicion_mult.to_string()),
+        "suspicion_max_mult" => (format!("protocol.{field}"), c.suspicion_max_mult.to_string()),
+        "retransmit_mult" => (format!("protocol.{field}"), c.retransmit_mult.to_string()),
+        "gossip_fanout" => (format!("protocol.{field}"), c.gossip_fanout.to_string()),
+        "mtu" => (format!("protocol.{field}"), c.mtu.to_string()),
+        "max_members" => (format!("protocol.{field}"), c.max_members.to_string()),
+        "label" => ("label".into(), c.label.clone()),
+        // Fields no setting of the agent reaches directly: a preset combined with overrides.
+        other => (format!("protocol.{other}"), "(derived from the preset)".into()),
+    }
 }
 
 fn apply_protocol(c: &mut Config, p: &ProtocolFile) {
@@ -451,15 +492,19 @@ mod tests {
 
         std::fs::write(&path, "[protocol]\nprobe_interval_ms = 5\n").expect("write");
         let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("too short");
-        assert_eq!(e.field, "protocol.probe_interval");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.probe_interval_ms", "5"), "{e}");
 
         std::fs::write(&path, "bind = 5\n").expect("write");
         let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("type");
         assert_eq!(e.field, "bind", "{e}");
 
-        std::fs::write(&path, "bnid = \"x\"\n").expect("write");
-        let e = AgentConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("unknown key");
-        assert!(e.to_string().contains("bnid"), "{e}");
+        std::fs::write(&path, "name = \"n\"\nbnid = \"x\"\n").expect("write");
+        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("unknown key");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("bnid", "\"x\""), "{e}");
+
+        std::fs::write(&path, "[protocol]\nmtu = \"big\"\n").expect("write");
+        let e = AgentConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("type");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.mtu", "\"big\""), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,5 +1,6 @@
 //! The `rumor` command line.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -19,7 +20,7 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 struct HttpArg {
     /// The agent's HTTP address.
-    #[arg(long, env = "RUMOR_HTTP", default_value = DEFAULT_HTTP, value_name = "IP:PORT")]
+    #[arg(long, global = true, env = "RUMOR_HTTP", default_value = DEFAULT_HTTP, value_name = "IP:PORT")]
     http: String,
 }
 
@@ -142,7 +143,8 @@ fn fail(e: &str) -> ExitCode {
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 fn runtime(f: impl Future<Output = Result<(), String>>) -> ExitCode {
