@@ -685,3 +685,20 @@ fn toml_errors_name_the_offending_key_and_value() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// docs/agent.md's key rotation recipe puts `--http` after the key
+/// (`rumor keys install "$NEW" --http $a`); that form must work.
+#[test]
+fn keys_commands_take_http_after_the_verb_as_documented() {
+    let mut c = Cluster::new("keysdoc");
+    let ring = c.path("a.keys");
+    write_keyring(&ring, &[key(20)]);
+    c.start(AgentSpec::new("a").keyring(&ring));
+    let http = c.agent("a").http.to_string();
+    let new = b64(&key(21));
+    for args in [["keys", "install", new.as_str(), "--http", &http], ["keys", "use", &new, "--http", &http]] {
+        rumor_ok(&args);
+    }
+    let list = rumor_ok(&["keys", "list", "--http", &http]);
+    assert!(list.lines().next().is_some_and(|l| l.contains(&new)), "the new key is primary:\n{list}");
+}
