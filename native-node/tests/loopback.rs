@@ -651,3 +651,54 @@ impl Drop for KillOnDropChild {
         let _ = self.0.wait();
     }
 }
+
+/// TOML errors name the key that is wrong (not a neighbour) and show the value, also for
+/// values only the protocol's validation refuses.
+#[test]
+fn toml_errors_name_the_offending_key_and_value() {
+    let c = Cluster::new("tomlerrors");
+    let cases = [
+        // (file, words the message must contain, words it must not contain)
+        ("name = \"t\"\nbind = \"127.0.0.1:0\"\ncolour = \"blue\"\n", vec!["colour"], vec!["`bind`"]),
+        (
+            "name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nprobe_interval_ms = 7\n",
+            vec!["probe_interval", "7"],
+            vec![],
+        ),
+        ("name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nmtu = 99\n", vec!["mtu", "99"], vec![]),
+    ];
+    let mut failures = Vec::new();
+    for (i, (text, words, absent)) in cases.iter().enumerate() {
+        let path = c.path(&format!("case{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = run_rumor(&["agent", "--config", &path.display().to_string()], &[], secs(15));
+        // The path holds digits (the pid), so look for the value in the rest of the message.
+        let stderr = String::from_utf8_lossy(&out.stderr).replace(&c.dir.display().to_string(), "<dir>");
+        let missing: Vec<&&str> = words.iter().filter(|w| !stderr.contains(**w)).collect();
+        let present: Vec<&&str> = absent.iter().filter(|w| stderr.contains(**w)).collect();
+        if out.status.code() != Some(2) || !missing.is_empty() || !present.is_empty() {
+            failures.push(format!(
+                "file {text:?}: exited {}, message lacks {missing:?}, wrongly names {present:?}:\n{stderr}",
+                out.status
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// docs/agent.md's key rotation recipe puts `--http` after the key
+/// (`rumor keys install "$NEW" --http $a`); that form must work.
+#[test]
+fn keys_commands_take_http_after_the_verb_as_documented() {
+    let mut c = Cluster::new("keysdoc");
+    let ring = c.path("a.keys");
+    write_keyring(&ring, &[key(20)]);
+    c.start(AgentSpec::new("a").keyring(&ring));
+    let http = c.agent("a").http.to_string();
+    let new = b64(&key(21));
+    for args in [["keys", "install", new.as_str(), "--http", &http], ["keys", "use", &new, "--http", &http]] {
+        rumor_ok(&args);
+    }
+    let list = rumor_ok(&["keys", "list", "--http", &http]);
+    assert!(list.lines().next().is_some_and(|l| l.contains(&new)), "the new key is primary:\n{list}");
+}
