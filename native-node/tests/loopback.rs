@@ -659,13 +659,17 @@ fn toml_errors_name_the_offending_key_and_value() {
     let c = Cluster::new("tomlerrors");
     let cases = [
         // (file, words the message must contain, words it must not contain)
-        ("name = \"t\"\nbind = \"127.0.0.1:0\"\ncolour = \"blue\"\n", vec!["colour"], vec!["`bind`"]),
+        (
+            "name = \"t\"\nbind = \"127.0.0.1:0\"\ncolour = \"blue\"\n",
+            vec!["field `colour`", "blue"],
+            vec!["field `bind`"],
+        ),
         (
             "name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nprobe_interval_ms = 7\n",
-            vec!["probe_interval", "7"],
+            vec!["field `protocol.probe_interval_ms`", "`7`"],
             vec![],
         ),
-        ("name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nmtu = 99\n", vec!["mtu", "99"], vec![]),
+        ("name = \"t\"\nbind = \"127.0.0.1:0\"\n[protocol]\nmtu = 99\n", vec!["field `protocol.mtu`", "`99`"], vec![]),
     ];
     let mut failures = Vec::new();
     for (i, (text, words, absent)) in cases.iter().enumerate() {
