@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
+step "simulator seed sweep (1000 seeded fault scenarios, release)"
+scripts/seed-sweep.sh 1000
+
 step "rumor-core is no_std + alloc"
 for t in "${NO_STD_TARGETS[@]}"; do
   if rustup target list --installed | grep -qx "$t"; then
