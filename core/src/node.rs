@@ -503,7 +503,7 @@ impl Node {
         let mut pending = Vec::with_capacity(targets.len());
         for i in targets {
             let Some((name, m)) = self.members.get_index(i) else { continue };
-            let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) else { continue };
+            let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) else { continue };
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             let mut body = encode_msgs(&[Message::Ping { seq, target: name }]);
@@ -892,7 +892,7 @@ impl Node {
         self.next_probe = now + interval;
         let Some(i) = self.next_probe_target() else { return };
         let Some((name, m)) = self.members.get_index(i) else { return };
-        let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) else { return };
+        let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) else { return };
         let target: Box<str> = name.as_str().into();
         let liveness = m.state.liveness;
         let seq = self.take_seq();
@@ -1152,7 +1152,7 @@ impl Node {
         let answer = match current.status {
             Status::Alive if current.incarnation > stale.incarnation => {
                 let Some(p) = &m.state.payload else { return };
-                Message::Alive { name, incarnation: p.incarnation, addr: p.addr.into(), meta: &p.meta }
+                Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: &p.meta }
             }
             Status::Left if current.incarnation >= stale.incarnation => {
                 Message::Left { name, incarnation: current.incarnation }
@@ -1169,13 +1169,13 @@ impl Node {
     fn is_conflict(&mut self, index: usize, addr: SocketAddr, incarnation: u32) -> bool {
         let Some((name, m)) = self.members.get_index_mut(index) else { return false };
         let Some(p) = &m.state.payload else { return false };
-        if p.addr == addr || !matches!(m.state.liveness.status, Status::Alive | Status::Suspect) {
+        if p.addr == Addr::from(addr) || !matches!(m.state.liveness.status, Status::Alive | Status::Suspect) {
             return false;
         }
         self.stats.name_conflicts += 1;
         if m.conflict_reported.is_none_or(|seen| incarnation > seen) {
             m.conflict_reported = Some(incarnation);
-            let event = Event::NameConflict { name: (**name).into(), known: p.addr, claimed: addr };
+            let event = Event::NameConflict { name: (**name).into(), known: p.addr.into(), claimed: addr };
             self.push_event(event);
         }
         true
@@ -1363,7 +1363,7 @@ impl Node {
         push(&me, &mut buf, &mut pos);
         for (name, m) in &self.members {
             if let Some(p) = &m.state.payload {
-                let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr.into(), meta: &p.meta };
+                let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: &p.meta };
                 push(&alive, &mut buf, &mut pos);
             }
             let Liveness { incarnation, status } = m.state.liveness;
@@ -1401,7 +1401,7 @@ impl Node {
                 let i = self.rng.random_range(0..n);
                 let Some((_, m)) = self.members.get_index(i) else { continue };
                 if m.state.liveness.status == Status::Dead && now - m.changed_at < window {
-                    if let Some(addr) = m.state.payload.as_ref().map(|p| p.addr) {
+                    if let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) {
                         self.stats.syncs_started += 1;
                         self.send_state(addr, false);
                     }
@@ -1443,7 +1443,7 @@ impl Node {
     // ---- helpers --------------------------------------------------------------------------
 
     fn addr_of(&self, index: usize) -> Option<SocketAddr> {
-        self.members.get_index(index).and_then(|(_, m)| m.state.payload.as_ref()).map(|p| p.addr)
+        self.members.get_index(index).and_then(|(_, m)| m.state.payload.as_ref()).map(|p| p.addr.into())
     }
 
     /// Up to `k` distinct random members satisfying `eligible`, other than `exclude`.
@@ -1528,7 +1528,7 @@ fn view<'a>(name: &'a str, m: &'a Member) -> Option<MemberView<'a>> {
     let p = m.state.payload.as_ref()?;
     Some(MemberView {
         name,
-        addr: p.addr,
+        addr: p.addr.into(),
         status: m.state.liveness.status,
         incarnation: m.state.liveness.incarnation,
         meta: &p.meta,
