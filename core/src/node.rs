@@ -166,8 +166,63 @@ struct Relay {
 #[derive(Clone, Debug)]
 struct Outgoing {
     destination: SocketAddr,
-    body: Vec<u8>,
+    body: Body,
     piggyback: bool,
+}
+
+/// Longest body kept inline: a probe, an ack, a ping-req or a suspicion with names of up to
+/// 64 bytes.
+const INLINE_BODY: usize = 110;
+
+/// The primary messages of an outgoing packet. Most are a few dozen bytes (probes, acks), so
+/// they are stored inline, without an allocation per packet; state-exchange chunks and alive
+/// claims with long metadata go on the heap.
+#[derive(Clone, Debug)]
+enum Body {
+    Inline { len: u8, bytes: [u8; INLINE_BODY] },
+    Heap(Vec<u8>),
+}
+
+impl Body {
+    fn new() -> Self {
+        Body::Inline { len: 0, bytes: [0; INLINE_BODY] }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Body::Heap(v) => v,
+        }
+    }
+
+    fn extend_from_slice(&mut self, more: &[u8]) {
+        if let Body::Inline { len, bytes } = self {
+            let at = usize::from(*len);
+            if let (Some(dst), Ok(new_len)) = (bytes.get_mut(at..at + more.len()), u8::try_from(at + more.len())) {
+                dst.copy_from_slice(more);
+                *len = new_len;
+                return;
+            }
+            *self = Body::Heap(self.as_slice().to_vec());
+        }
+        if let Body::Heap(v) = self {
+            v.extend_from_slice(more);
+        }
+    }
+
+    /// Appends one length-prefixed message, exactly as [`wire::encode_to_vec`] encodes it.
+    fn push_message(&mut self, msg: &Message<'_>) {
+        if let Body::Inline { len, bytes } = self {
+            let mut pos = usize::from(*len);
+            if wire::encode_into(msg, bytes, &mut pos) {
+                if let Ok(new_len) = u8::try_from(pos) {
+                    *len = new_len;
+                    return;
+                }
+            }
+        }
+        self.extend_from_slice(&wire::encode_to_vec(msg));
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -800,13 +855,14 @@ impl Node {
         let header_len = Header::encoded_len(label, encrypted);
         let body_end = limit.checked_sub(if encrypted { TAG_LEN } else { 0 })?;
         let mut pos = header_len;
-        let body = buf.get_mut(pos..pos + out.body.len()).filter(|_| pos + out.body.len() <= body_end);
+        let out_body = out.body.as_slice();
+        let body = buf.get_mut(pos..pos + out_body.len()).filter(|_| pos + out_body.len() <= body_end);
         let Some(body) = body else {
             self.stats.outbox_dropped += 1;
             return None;
         };
-        body.copy_from_slice(&out.body);
-        pos += out.body.len();
+        body.copy_from_slice(out_body);
+        pos += out_body.len();
         if out.piggyback {
             let limit = self.retransmit_limit();
             let user_limit = self.user_retransmit_limit();
@@ -1038,7 +1094,7 @@ impl Node {
         if let Some(addr) = self.addr_of(index) {
             let seq = self.take_seq();
             let mut body = encode_msgs(&[Message::Ping { seq, target: &name }]);
-            body.extend_from_slice(&notice);
+            body.extend_from_slice(notice.as_slice());
             self.push_outgoing(addr, body, true);
         }
         for i in self.random_members(2, Some(index), Member::is_live) {
@@ -1329,7 +1385,7 @@ impl Node {
         });
         for i in targets {
             if let Some(addr) = self.addr_of(i) {
-                self.push_outgoing(addr, Vec::new(), true);
+                self.push_outgoing(addr, Body::new(), true);
             }
         }
     }
@@ -1383,7 +1439,7 @@ impl Node {
         }
         chunks.push(buf.get(..pos).unwrap_or_default().to_vec());
         for chunk in chunks {
-            self.push_outgoing(dst, chunk, false);
+            self.push_outgoing(dst, Body::Heap(chunk), false);
         }
     }
 
@@ -1510,7 +1566,7 @@ impl Node {
         self.push_outgoing(dst, encode_msgs(msgs), piggyback);
     }
 
-    fn push_outgoing(&mut self, destination: SocketAddr, body: Vec<u8>, piggyback: bool) {
+    fn push_outgoing(&mut self, destination: SocketAddr, body: Body, piggyback: bool) {
         if self.outbox.len() >= MAX_OUTBOX {
             self.outbox.pop_front();
             self.stats.outbox_dropped += 1;
@@ -1550,10 +1606,10 @@ fn recycle<'b>(mut v: Vec<Message<'_>>) -> Vec<Message<'b>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
-fn encode_msgs(msgs: &[Message<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
+fn encode_msgs(msgs: &[Message<'_>]) -> Body {
+    let mut out = Body::new();
     for m in msgs {
-        out.extend_from_slice(&wire::encode_to_vec(m));
+        out.push_message(m);
     }
     out
 }
