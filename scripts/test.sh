@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
+step "simulator seed sweep (1000 seeded fault scenarios, release)"
+scripts/seed-sweep.sh 1000
+
 step "network namespaces: 20 agents, 10 % loss, partition and heal, crash, leave, mDNS (~3 min)"
 if [ "$(id -u)" = 0 ]; then
   bash tests/netns/run.sh

@@ -117,8 +117,9 @@ pub struct Config {
     /// (Lifeguard's K). Higher is more conservative.
     pub suspicion_confirmations: u32,
 
-    /// Each update is retransmitted `retransmit_mult × ceil(log10(n + 1))` times. Higher spreads
-    /// updates more reliably under loss; lower saves bandwidth.
+    /// Each update is retransmitted `retransmit_mult × ceil(log10(n + 1))` times, and each user
+    /// broadcast `2 × retransmit_mult` more (nothing repairs a broadcast gossip missed). Higher
+    /// spreads updates more reliably under loss; lower saves bandwidth.
     pub retransmit_mult: u32,
     /// Time between gossip rounds (updates sent to `gossip_fanout` random members, in addition
     /// to those piggybacked on probes). Shorter spreads updates faster at more packets.

@@ -113,8 +113,16 @@ impl BroadcastQueue {
     }
 
     /// Appends queued entries to `out[*pos..]` while they fit, fewest-sent first, with at most
-    /// `user_budget` bytes of user broadcasts; entries sent `limit` times are dropped.
-    pub(crate) fn fill(&mut self, out: &mut [u8], pos: &mut usize, limit: u32, user_budget: usize) -> usize {
+    /// `user_budget` bytes of user broadcasts; member updates sent `limit` times and user
+    /// broadcasts sent `user_limit` times are dropped.
+    pub(crate) fn fill(
+        &mut self,
+        out: &mut [u8],
+        pos: &mut usize,
+        limit: u32,
+        user_limit: u32,
+        user_budget: usize,
+    ) -> usize {
         let mut user_bytes = 0;
         let mut scanned = 0;
         let mut packed = core::mem::take(&mut self.packed);
@@ -160,7 +168,7 @@ impl BroadcastQueue {
         self.len -= used;
         for (c, entry) in packed.drain(..) {
             let sent = u32::try_from(c + 1).unwrap_or(u32::MAX);
-            if sent >= limit {
+            if sent >= if entry.member.is_some() { limit } else { user_limit } {
                 match &entry.member {
                     Some(m) => {
                         self.by_member.swap_remove(m);
@@ -220,14 +228,14 @@ mod tests {
         q.push_member("b", vec![2; 10].into());
         let mut buf = [0u8; 15];
         let mut pos = 0;
-        assert_eq!(q.fill(&mut buf, &mut pos, 2, 100), 1);
+        assert_eq!(q.fill(&mut buf, &mut pos, 2, 2, 100), 1);
         assert_eq!(buf[0], 2, "newest first");
         pos = 0;
-        q.fill(&mut buf, &mut pos, 2, 100);
+        q.fill(&mut buf, &mut pos, 2, 2, 100);
         assert_eq!(buf[0], 1, "then the one sent fewer times");
         for _ in 0..2 {
             pos = 0;
-            q.fill(&mut buf, &mut pos, 2, 100);
+            q.fill(&mut buf, &mut pos, 2, 2, 100);
         }
         assert_eq!(q.len(), 0, "each sent twice, then dropped");
     }
@@ -243,7 +251,7 @@ mod tests {
         assert_eq!(q.push_user(vec![7; 40].into(), 2), 1);
         let mut buf = [0u8; 200];
         let mut pos = 0;
-        assert_eq!(q.fill(&mut buf, &mut pos, 10, 50), 2, "one user broadcast fits the budget");
+        assert_eq!(q.fill(&mut buf, &mut pos, 10, 10, 50), 2, "one user broadcast fits the budget");
         assert_eq!(&buf[..pos], &[[7u8; 40].as_slice(), &[3; 4]].concat()[..]);
     }
 
@@ -285,7 +293,7 @@ mod tests {
             0
         }
 
-        fn fill(&mut self, out: &mut [u8], pos: &mut usize, limit: u32, user_budget: usize) -> usize {
+        fn fill(&mut self, out: &mut [u8], pos: &mut usize, limit: u32, user_limit: u32, user_budget: usize) -> usize {
             let mut used = Vec::new();
             let mut user_bytes = 0;
             for (key, entry) in self.entries.iter().take(MAX_SCAN) {
@@ -307,7 +315,7 @@ mod tests {
             for key in &used {
                 let entry = self.entries.remove(key).unwrap();
                 let sent = key.0 + 1;
-                if sent >= limit {
+                if sent >= if entry.1.is_some() { limit } else { user_limit } {
                     match &entry.1 {
                         Some(m) => {
                             self.by_member.remove(m);
@@ -330,7 +338,7 @@ mod tests {
     enum Op {
         Member(u8, u8),
         User(u8, u8),
-        Fill(u8, u8, u8),
+        Fill(u8, u8, u8, u8),
     }
 
     use proptest::prelude::*;
@@ -340,7 +348,7 @@ mod tests {
         fn packs_exactly_like_the_reference(ops in proptest::collection::vec(proptest::prop_oneof![
             (0u8..12, 3u8..60).prop_map(|(m, l)| Op::Member(m, l)),
             (3u8..60, 1u8..5).prop_map(|(l, max)| Op::User(l, max)),
-            (0u8..250, 1u8..7, 0u8..120).prop_map(|(o, lim, b)| Op::Fill(o, lim, b)),
+            (0u8..250, 1u8..7, 1u8..9, 0u8..120).prop_map(|(o, lim, ulim, b)| Op::Fill(o, lim, ulim, b)),
         ], 1..200)) {
             let mut q = BroadcastQueue::new(0);
             let mut r = Reference {
@@ -363,11 +371,12 @@ mod tests {
                         let bytes: Box<[u8]> = vec![tag; usize::from(len)].into();
                         prop_assert_eq!(q.push_user(bytes.clone(), usize::from(max)), r.push_user(bytes, usize::from(max)));
                     }
-                    Op::Fill(size, limit, budget) => {
+                    Op::Fill(size, limit, user_limit, budget) => {
                         let (mut a, mut b) = (vec![0u8; usize::from(size)], vec![0u8; usize::from(size)]);
                         let (mut pa, mut pb) = (0, 0);
-                        let na = q.fill(&mut a, &mut pa, u32::from(limit), usize::from(budget));
-                        let nb = r.fill(&mut b, &mut pb, u32::from(limit), usize::from(budget));
+                        let (limit, user_limit, budget) = (u32::from(limit), u32::from(user_limit), usize::from(budget));
+                        let na = q.fill(&mut a, &mut pa, limit, user_limit, budget);
+                        let nb = r.fill(&mut b, &mut pb, limit, user_limit, budget);
                         prop_assert_eq!((na, pa, &a), (nb, pb, &b));
                     }
                 }

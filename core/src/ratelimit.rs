@@ -1,6 +1,5 @@
 //! Token buckets that cap inbound packets per source IP and in total, before decryption.
 
-use alloc::collections::VecDeque;
 use core::net::IpAddr;
 
 use indexmap::IndexMap;
@@ -43,10 +42,11 @@ pub(crate) struct RateLimiter {
     limits: RateLimit,
     global: Bucket,
     peers: IndexMap<IpAddr, Bucket, foldhash::fast::FixedState>,
-    /// Tracked sources, oldest first: the next to forget. Sources leave only from the front,
-    /// so forgetting one is O(1) even when the table is full and every packet is from a new
-    /// source (a large cluster).
-    order: VecDeque<IpAddr>,
+    /// Once the table is full, the position of the oldest tracked source: a new source takes
+    /// its place and the position after it becomes the oldest. The positions form a ring in
+    /// insertion order, so forgetting the oldest is O(1) even when every packet comes from a
+    /// new source (a large cluster), with no second list of sources.
+    oldest: usize,
 }
 
 impl RateLimiter {
@@ -55,7 +55,7 @@ impl RateLimiter {
             limits,
             global: Bucket::full(limits.global_burst, now),
             peers: IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)),
-            order: VecDeque::new(),
+            oldest: 0,
         }
     }
 
@@ -63,16 +63,31 @@ impl RateLimiter {
     /// bucket nothing, so one flooding source cannot starve the others.
     pub(crate) fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
         let l = self.limits;
+        let max = l.max_tracked_peers.max(1);
         let peer = match self.peers.get_index_of(&ip) {
             Some(i) => self.peers.get_index_mut(i).map(|(_, b)| b),
-            None => {
-                while self.peers.len() >= l.max_tracked_peers.max(1) {
-                    let Some(oldest) = self.order.pop_front() else { break };
-                    self.peers.swap_remove(&oldest);
+            None if self.peers.len() < max => {
+                if self.peers.len() == self.peers.capacity() {
+                    // Grow by a quarter, never past the limit: thousands of nodes in one
+                    // process (the simulator) each keep a full table.
+                    let room = (self.peers.len() / 4 + 16).min(max - self.peers.len());
+                    self.peers.reserve_exact(room);
                 }
-                self.order.push_back(ip);
                 let (i, _) = self.peers.insert_full(ip, Bucket::full(l.per_peer_burst, now));
                 self.peers.get_index_mut(i).map(|(_, b)| b)
+            }
+            None => {
+                let i = self.oldest % self.peers.len();
+                self.oldest = (i + 1) % self.peers.len();
+                // `ip` is not in the table, so the replacement cannot collide.
+                if self.peers.replace_index(i, ip).is_err() {
+                    return false;
+                }
+                let slot = self.peers.get_index_mut(i).map(|(_, b)| b);
+                slot.map(|b| {
+                    *b = Bucket::full(l.per_peer_burst, now);
+                    b
+                })
             }
         };
         let Some(peer) = peer else { return false };
@@ -124,5 +139,56 @@ mod tests {
         // Source 1 was forgotten and starts full; tracking it again forgets source 2.
         assert!(rl.allow(t0, ip(1)) && rl.allow(t0, ip(1)) && !rl.allow(t0, ip(1)));
         assert!(rl.allow(t0, ip(2)), "source 2 was forgotten and starts full");
+    }
+
+    /// The limiter as first written, forgetting the oldest source with an O(n) shift.
+    struct Reference {
+        limits: RateLimit,
+        global: Bucket,
+        peers: IndexMap<IpAddr, Bucket, foldhash::fast::FixedState>,
+    }
+
+    impl Reference {
+        fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
+            let l = self.limits;
+            if !self.peers.contains_key(&ip) && self.peers.len() >= l.max_tracked_peers {
+                self.peers.shift_remove_index(0);
+            }
+            let peer = self.peers.entry(ip).or_insert_with(|| Bucket::full(l.per_peer_burst, now));
+            if !peer.take(now, l.per_peer_per_sec, l.per_peer_burst) {
+                return false;
+            }
+            self.global.take(now, l.global_per_sec, l.global_burst)
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decides_exactly_like_the_reference(
+            max in 1usize..6,
+            packets in proptest::collection::vec((0u8..9, 0u64..300), 1..300),
+        ) {
+            let limits = RateLimit {
+                per_peer_per_sec: 5,
+                per_peer_burst: 3,
+                global_per_sec: 40,
+                global_burst: 12,
+                max_tracked_peers: max,
+                ..RateLimit::default()
+            };
+            let t0 = Instant::from_millis(0);
+            let mut rl = RateLimiter::new(limits, t0, 1);
+            let mut r = Reference {
+                limits,
+                global: Bucket::full(limits.global_burst, t0),
+                peers: IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(1)),
+            };
+            let mut now = t0;
+            for (source, step_ms) in packets {
+                now += core::time::Duration::from_millis(step_ms);
+                let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, source));
+                proptest::prop_assert_eq!(rl.allow(now, ip), r.allow(now, ip));
+            }
+        }
     }
 }

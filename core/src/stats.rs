@@ -53,7 +53,8 @@ pub struct Stats {
     pub members_over_limit: u64,
     /// User broadcasts evicted from the queue before being fully retransmitted.
     pub user_broadcasts_dropped: u64,
-    /// Stale suspicions or failures answered directly with the newer alive claim.
+    /// Stale suspicions or failures answered directly with the newer alive claim or the
+    /// member's leave.
     pub stale_repairs: u64,
     /// Anti-entropy exchanges started (requests sent).
     pub syncs_started: u64,

@@ -850,8 +850,12 @@ impl Cluster {
         let now = self.now;
         if let Some(n) = self.nodes.get_mut(from_index) {
             // Packets still in flight from this node, by destination: one sent now that
-            // arrives before an earlier one overtakes it.
-            n.in_flight.retain(|&(_, arrival)| arrival > now);
+            // arrives before an earlier one overtakes it. An entry that already arrived can
+            // never count as overtaken (its arrival is not after `at`), so the list is only
+            // pruned now and then, to stay short.
+            if n.in_flight.len() >= 32 {
+                n.in_flight.retain(|&(_, arrival)| arrival > now);
+            }
             match n.in_flight.iter_mut().find(|(d, _)| *d == to) {
                 Some((_, latest)) => {
                     if at < *latest {
