@@ -6,7 +6,8 @@
 //! ulimit -n 8192
 //! cargo run --release -p rumor-node --example agents -- [NODES=1000] [PRESET=lan] [IDLE_SECONDS=20]
 //! ```
-//! Prints a human summary and one JSON line (`{"nodes": …}`) for docs/benchmarks.md.
+//! Prints a human summary and one JSON line (`{"nodes": …}`) for docs/benchmarks.md. With
+//! `RUMOR_BENCH_ALONE=1` the agents join nobody, which measures the fixed cost of an agent.
 
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let idle_secs: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
     let protocol = rumor_node::config::preset(preset).ok_or("preset: lan, wan or local")?;
 
+    // RUMOR_BENCH_ALONE=1: agents that join nobody, to measure the fixed cost of an agent.
+    let alone = std::env::var_os("RUMOR_BENCH_ALONE").is_some();
     let rss_before = rss_kib();
     let t0 = Instant::now();
     let mut agents = Vec::with_capacity(nodes);
@@ -59,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..nodes {
         let mut c = AgentConfig::new(format!("n{i:05}"), "127.0.0.1:0".parse()?, protocol.clone());
         // Join through up to three earlier nodes, like a rolling deployment.
-        if std::env::var_os("RUMOR_BENCH_ALONE").is_none() {
+        if !alone {
             c.join = seeds.iter().rev().take(3).map(ToString::to_string).collect();
         }
         let agent = Agent::start(c).await.map_err(|e| format!("node {i}: {e} (raise `ulimit -n`?)"))?;
@@ -71,10 +74,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handles: Vec<Handle> = agents.iter().map(Agent::handle).collect();
     println!("started {nodes} agents in {:.1} s", t0.elapsed().as_secs_f64());
 
+    let target = if alone { 1 } else { nodes };
     let converge_deadline = Instant::now() + Duration::from_secs(300);
     let converged_s = loop {
         let (min, max) = alive_counts(&handles).await;
-        if min == nodes {
+        if min == target {
             break Some(t0.elapsed().as_secs_f64());
         }
         if Instant::now() > converge_deadline {
@@ -106,6 +110,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / wall / nodes as f64,
     );
 
+    if alone {
+        println!("{}", serde_json::json!({"nodes": nodes, "alone": true, "rss_per_node_kib": per_node_kib}));
+        return Ok(());
+    }
     // Kill one (no leave) and time detection by every other node.
     let victim = handles.get(nodes / 2).ok_or("need at least one node")?.clone();
     let others: Vec<Handle> = handles.iter().filter(|h| h.name() != victim.name()).cloned().collect();
