@@ -460,7 +460,7 @@ impl Agent {
         let http = match http_listener {
             Some(listener) => {
                 let bound = listener.local_addr().map_err(|e| StartError::Http(config.bind, e))?;
-                let task = tokio::spawn(crate::http::serve(listener, handle.clone(), has_seeds));
+                let task = tokio::spawn(crate::http::serve(listener, handle.clone()));
                 tracing::info!(addr = %bound, "HTTP listening");
                 Some((bound, task))
             }

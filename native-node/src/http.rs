@@ -48,7 +48,7 @@ pub fn router(handle: Handle) -> Router {
 }
 
 /// Serves until the agent stops.
-pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, _has_seeds: bool) {
+pub async fn serve(listener: tokio::net::TcpListener, handle: Handle) {
     let stopped = handle.clone();
     let app = router(handle);
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.stopped().await }).await {
