@@ -231,11 +231,16 @@ impl NonceSeq {
 pub(crate) struct ReplayWindow {
     streams: IndexMap<u64, (u32, u64), foldhash::fast::FixedState>,
     capacity: usize,
+    /// Once full, the position of the oldest stream: a new stream takes its place (positions
+    /// form a ring in insertion order), so forgetting is O(1) even when every frame comes
+    /// from a stream not tracked (thousands of encrypted senders).
+    oldest: usize,
 }
 
 impl ReplayWindow {
     pub(crate) fn new(capacity: usize, hash_seed: u64) -> Self {
-        ReplayWindow { streams: IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed)), capacity }
+        let streams = IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(hash_seed));
+        ReplayWindow { streams, capacity, oldest: 0 }
     }
 
     fn split(nonce: &[u8; NONCE_LEN]) -> (u64, u32) {
@@ -275,10 +280,23 @@ impl ReplayWindow {
             }
             return;
         }
-        if self.streams.len() >= self.capacity {
-            self.streams.shift_remove_index(0);
+        if self.streams.len() < self.capacity.max(1) {
+            if self.streams.len() == self.streams.capacity() {
+                // Grow by a quarter, never past the capacity.
+                let room = (self.streams.len() / 4 + 16).min(self.capacity - self.streams.len());
+                self.streams.reserve_exact(room);
+            }
+            self.streams.insert(stream, (seq, 1));
+            return;
         }
-        self.streams.insert(stream, (seq, 1));
+        let i = self.oldest % self.streams.len();
+        self.oldest = (i + 1) % self.streams.len();
+        // `stream` is not tracked, so it cannot collide with another position.
+        if self.streams.replace_index(i, stream).is_ok() {
+            if let Some((_, v)) = self.streams.get_index_mut(i) {
+                *v = (seq, 1);
+            }
+        }
     }
 }
 
@@ -346,5 +364,53 @@ mod tests {
         w.record(&n(2, 0));
         w.record(&n(3, 0));
         assert!(w.check(&n(1, 100)), "the oldest stream was forgotten");
+    }
+
+    /// The window as first written, forgetting the oldest stream with an O(n) shift.
+    fn reference_record(
+        streams: &mut IndexMap<u64, (u32, u64), foldhash::fast::FixedState>,
+        cap: usize,
+        nonce: &[u8; NONCE_LEN],
+    ) {
+        let (stream, seq) = ReplayWindow::split(nonce);
+        if let Some((top, bitmap)) = streams.get_mut(&stream) {
+            if seq > *top {
+                let shift = seq - *top;
+                *bitmap = if shift >= 64 { 1 } else { (*bitmap << shift) | 1 };
+                *top = seq;
+            } else {
+                *bitmap |= 1u64 << (*top - seq);
+            }
+            return;
+        }
+        if streams.len() >= cap {
+            streams.shift_remove_index(0);
+        }
+        streams.insert(stream, (seq, 1));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn replay_window_decides_exactly_like_the_reference(
+            cap in 1usize..6,
+            frames in proptest::collection::vec((0u8..9, 0u32..80), 1..300),
+        ) {
+            let mut w = ReplayWindow::new(cap, 1);
+            let mut r = IndexMap::with_hasher(foldhash::fast::FixedState::with_seed(1));
+            for (stream, seq) in frames {
+                let mut nonce = [stream; NONCE_LEN];
+                nonce[8..].copy_from_slice(&seq.to_be_bytes());
+                let (stream_id, seq) = ReplayWindow::split(&nonce);
+                let expected = match r.get(&stream_id) {
+                    None => true,
+                    Some(&(top, bitmap)) => seq > top || (top - seq < 64 && bitmap & (1u64 << (top - seq)) == 0),
+                };
+                proptest::prop_assert_eq!(w.check(&nonce), expected);
+                if expected {
+                    w.record(&nonce);
+                    reference_record(&mut r, cap, &nonce);
+                }
+            }
+        }
     }
 }

@@ -39,6 +39,11 @@ fn cpu_s() -> Option<f64> {
     Some(ns / 1e9)
 }
 
+fn median(sorted: &[f64]) -> f64 {
+    let m = sorted.len() / 2;
+    if sorted.len() % 2 == 0 { (sorted[m - 1] + sorted[m]) / 2.0 } else { sorted[m] }
+}
+
 fn syncs(c: &Cluster, ids: &[usize]) -> u64 {
     ids.iter().map(|&i| c.node(i).node.stats().syncs_started).sum()
 }
@@ -90,9 +95,9 @@ fn main() {
         "nodes {n}: speed-up best {:.1}x, median {:.1}x (wall); best {:.1}x, median {:.1}x (cpu) \
          over {windows} windows of {window} s; peak RSS {:.0} MiB",
         speedups.last().unwrap(),
-        speedups[speedups.len() / 2],
+        median(&speedups),
         cpu_speedups.last().unwrap(),
-        cpu_speedups[cpu_speedups.len() / 2],
+        median(&cpu_speedups),
         peak_rss_mib().unwrap_or(0.0)
     );
 }
