@@ -35,6 +35,7 @@ pub const MAX_SECONDS: f64 = 1_000_000.0;
 
 /// Flags of `rumor sim`.
 #[derive(clap::Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct SimArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_NODES)))]
