@@ -86,6 +86,10 @@ pub struct Report {
     /// From the heal until every running node held the same view.
     #[serde(serialize_with = "round3_opt")]
     pub heal_converge_s: Option<f64>,
+    /// From the heal until every running node counted every running node live (alive or
+    /// suspect): the two sides know each other again, before incarnations agree.
+    #[serde(serialize_with = "round3_opt")]
+    pub heal_all_live_s: Option<f64>,
     /// From the window's end until every running node held the same view (`--converge-limit`).
     #[serde(serialize_with = "round3_opt")]
     pub tail_converge_s: Option<f64>,
@@ -201,6 +205,9 @@ impl Report {
             self.bytes_per_node_per_s, self.msgs_per_node_per_s, self.max_packet_bytes
         );
         let _ = write!(o, "converged at the end: {}", if self.converged { "yes" } else { "no" });
+        if let Some(h) = self.heal_all_live_s {
+            let _ = write!(o, "; everyone live to everyone {h:.1} s after the heal");
+        }
         if let Some(h) = self.heal_converge_s {
             let _ = write!(o, "; one view {h:.1} s after the heal");
         }

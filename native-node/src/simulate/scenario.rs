@@ -401,6 +401,12 @@ fn converged(c: &Cluster) -> bool {
     digests.all(|d| d == first)
 }
 
+/// Whether every running node counts every running node as live (alive or suspect).
+fn all_live(c: &Cluster) -> bool {
+    let running = c.running();
+    running.iter().all(|&i| c.node(i).node.live_members() == running.len())
+}
+
 fn seconds_between(from: rumor_core::Instant, to: rumor_core::Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
 }
@@ -490,6 +496,7 @@ pub(super) fn run(plan: &Plan) -> Report {
     let mut next_tick = t0 + TICK;
     let mut pending = actions.iter().peekable();
     let mut heal_converge_s = None;
+    let mut heal_all_live_s = None;
     let (mut restarts, mut stalls) = (0u64, 0u64);
     let mut lagging: BTreeSet<usize> = BTreeSet::new();
     let base = Link {
@@ -592,8 +599,11 @@ pub(super) fn run(plan: &Plan) -> Report {
         }
         if c.now() >= next_tick || c.now() >= end {
             obs.drain(&mut c);
-            if let (Some((_, h)), None) = (obs.partition, heal_converge_s) {
-                if c.now() >= h && converged(&c) {
+            if let Some((_, h)) = obs.partition {
+                if c.now() >= h && heal_all_live_s.is_none() && all_live(&c) {
+                    heal_all_live_s = Some(seconds_between(h, c.now()));
+                }
+                if c.now() >= h && heal_converge_s.is_none() && converged(&c) {
                     heal_converge_s = Some(seconds_between(h, c.now()));
                 }
             }
@@ -617,8 +627,9 @@ pub(super) fn run(plan: &Plan) -> Report {
             obs.drain(&mut c);
             if converged(&c) {
                 tail_converge_s = Some(seconds_between(end, c.now()));
-                if let (Some((_, h)), None) = (obs.partition, heal_converge_s) {
-                    heal_converge_s = Some(seconds_between(h, c.now()));
+                if let Some((_, h)) = obs.partition {
+                    heal_converge_s = heal_converge_s.or(Some(seconds_between(h, c.now())));
+                    heal_all_live_s = heal_all_live_s.or(Some(seconds_between(h, c.now())));
                 }
                 break;
             }
@@ -686,6 +697,7 @@ pub(super) fn run(plan: &Plan) -> Report {
         max_packet_bytes: net_after.max_packet,
         converged: converged_at_end,
         heal_converge_s,
+        heal_all_live_s,
         tail_converge_s,
         dissemination,
     }
