@@ -39,7 +39,10 @@ pub struct Report {
     /// `simulated_s / wall_s`.
     #[serde(serialize_with = "round1")]
     pub speedup: f64,
-    /// When every node first saw all nodes alive; `null` if not within `--join-limit`.
+    /// Whether the cluster started formed (`--bootstrap`) rather than joining.
+    pub bootstrap: bool,
+    /// When every node first saw all nodes alive; `null` if not within `--join-limit` or
+    /// bootstrapped.
     #[serde(serialize_with = "round3_opt")]
     pub join_s: Option<f64>,
     /// Nodes running at the end, the killed ones excluded.
@@ -167,13 +170,15 @@ impl Report {
             self.loss * 100.0,
             self.seed
         );
+        let start = if self.bootstrap {
+            "the cluster started formed (bootstrap)".to_owned()
+        } else {
+            format!("every node saw everyone after {}", opt(self.join_s))
+        };
         let _ = writeln!(
             o,
-            "simulated {:.0} s in {:.1} s wall ({:.1}x real time); every node saw everyone after {}",
-            self.simulated_s,
-            self.wall_s,
-            self.speedup,
-            opt(self.join_s)
+            "simulated {:.0} s in {:.1} s wall ({:.1}x real time); {start}",
+            self.simulated_s, self.wall_s, self.speedup
         );
         let _ = writeln!(
             o,

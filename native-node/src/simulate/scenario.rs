@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rumor_core::{Config, Event, Key, Keyring, Node};
-use rumor_sim::{Cluster, Link};
+use rumor_sim::{Churn, Cluster, Link};
 
 use super::report::{Dissemination, Report};
 use super::{SimArgs, StallMode, node_config, secs};
@@ -64,16 +64,13 @@ impl Plan {
         }
         let stalling = stalling_count(args);
         // Node 0 started the cluster and is spared from faults, and at least one other node
-        // must stay up to be a witness.
+        // must stay healthy (so churn, too, always has a node to restart).
         let kill = args.kill as usize;
         if kill + stalling + 2 > nodes {
             return Err(format!(
                 "--kill {} and --stall {} ({stalling} nodes) leave fewer than two healthy nodes out of --nodes {}",
                 args.kill, args.stall, args.nodes
             ));
-        }
-        if args.churn > 0.0 && kill + stalling + 2 > nodes {
-            return Err(format!("--churn {} needs a node that is neither killed nor stalling", args.churn));
         }
         let kill_at = args.kill_at.unwrap_or(duration / 2.0);
         if args.kill > 0 && kill_at >= duration {
@@ -135,14 +132,41 @@ fn blame_window(config: &Config, nodes: usize) -> Duration {
 #[derive(Debug, Clone)]
 enum Action {
     Kill,
-    Stall { node: usize, duration: Duration },
+    Stall {
+        node: usize,
+        duration: Duration,
+    },
     LagStart(usize),
     LagEnd(usize),
+    /// The simulator stopped a churned node (its own schedule); only observed here.
     Down(usize),
+    /// The simulator restarted it.
     Up(usize),
     Partition,
     Heal,
     Broadcast,
+}
+
+/// The simulator's churn schedule for the window (it stops and restarts the nodes itself), as
+/// actions to observe. Stops are planned only until `--churn-down` (and the leave timeout, if
+/// graceful) before the window's end, so every churned node is back by then.
+fn plan_churn(c: &mut Cluster, plan: &Plan, roles: &Roles) -> Vec<(Duration, Action)> {
+    let a = &plan.args;
+    let leave = if a.churn_graceful { plan.config.leave_timeout.as_secs_f64() } else { 0.0 };
+    let horizon = a.duration - a.churn_down - leave;
+    if a.churn <= 0.0 || roles.churnable.is_empty() || horizon <= 0.0 {
+        return Vec::new();
+    }
+    let t0 = c.now();
+    let churn = Churn { per_minute: a.churn, downtime: secs(a.churn_down), graceful: a.churn_graceful };
+    let mut actions = Vec::new();
+    for e in c.churn(&roles.churnable, churn, secs(horizon)) {
+        // A graceful leave stops the process `leave_timeout` after it starts leaving.
+        let stop = e.restart - secs(a.churn_down);
+        actions.push((stop.saturating_duration_since(t0), Action::Down(e.node)));
+        actions.push((e.restart.saturating_duration_since(t0), Action::Up(e.node)));
+    }
+    actions
 }
 
 /// Who is chosen for what, fixed before the cluster starts.
@@ -232,30 +256,7 @@ fn timeline(plan: &Plan, roles: &Roles, rng: &mut ChaCha8Rng) -> Vec<(Duration, 
             t += length + exponential(rng, a.stall_gap);
         }
     }
-    if a.churn > 0.0 && !roles.churnable.is_empty() {
-        // A Poisson process of restarts at `churn × nodes` per minute; each picks a node that
-        // is up at that moment. Restarts that would not be back by the window's end are not
-        // started, so every churned node is up again at the end.
-        #[allow(clippy::cast_precision_loss)]
-        let mean_gap = 60.0 / (a.churn * plan.nodes as f64);
-        let mut back_at = vec![0.0f64; plan.nodes];
-        let mut t = exponential(rng, mean_gap);
-        while t + a.churn_down <= end {
-            let up: Vec<usize> =
-                roles.churnable.iter().copied().filter(|&i| back_at.get(i).is_some_and(|&b| b <= t)).collect();
-            if let Some(&node) = up.get(rng.random_range(0..up.len().max(1))) {
-                if let Some(b) = back_at.get_mut(node) {
-                    *b = t + a.churn_down;
-                }
-                actions.push((secs(t), Action::Down(node)));
-                actions.push((secs(t + a.churn_down), Action::Up(node)));
-            }
-            t += exponential(rng, mean_gap);
-        }
-    }
-    // A stable sort keeps same-instant actions in the order they were planned; `Up` before
-    // `Down` of the same node cannot tie because a restart takes `churn_down` > 0 or is
-    // planned in sequence.
+    // A stable sort keeps same-instant actions in the order they were planned.
     actions.sort_by_key(|(t, _)| *t);
     actions
 }
@@ -412,7 +413,7 @@ fn seconds_between(from: rumor_core::Instant, to: rumor_core::Instant) -> f64 {
 }
 
 /// Runs the plan and measures it.
-pub(super) fn run(plan: &Plan) -> Report {
+pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     let wall = Wall::now();
     let a = &plan.args;
     let n = plan.nodes;
@@ -423,20 +424,26 @@ pub(super) fn run(plan: &Plan) -> Report {
     c.set_default_link(Link {
         latency_min: Duration::from_secs_f64(a.latency_min_ms / 1000.0),
         latency_max: Duration::from_secs_f64(a.latency_max_ms / 1000.0),
-        loss: 0.0,
+        ..Link::default()
     });
     for i in 0..n {
         c.add_node(&format!("node-{i}"), plan.config.clone());
     }
 
-    // Join: everyone at once, each through its seed.
-    for (i, seed) in roles.seeds.iter().enumerate() {
-        if let Some(s) = seed {
-            c.join(i, &[*s]);
-        }
-    }
-    let join_deadline = c.now() + secs(a.join_limit);
     let mut join_s = None;
+    let join_deadline = if a.bootstrap {
+        let all: Vec<usize> = (0..n).collect();
+        c.bootstrap(&all).map_err(|e| format!("the simulator could not bootstrap the cluster: {e}"))?;
+        c.now()
+    } else {
+        // Join: everyone at once, each through its seed.
+        for (i, seed) in roles.seeds.iter().enumerate() {
+            if let Some(s) = seed {
+                c.join(i, &[*s]);
+            }
+        }
+        c.now() + secs(a.join_limit)
+    };
     while c.now() < join_deadline {
         let next = (c.now() + JOIN_CHECK).min(join_deadline);
         c.run_until(next);
@@ -463,7 +470,9 @@ pub(super) fn run(plan: &Plan) -> Report {
     // The measured window.
     let t0 = c.now();
     let end = t0 + secs(a.duration);
-    let actions = timeline(plan, &roles, &mut rng);
+    let mut actions = timeline(plan, &roles, &mut rng);
+    actions.extend(plan_churn(&mut c, plan, &roles));
+    actions.sort_by_key(|(t, _)| *t);
     let mut is_killed = vec![false; n];
     for &k in &roles.killed {
         if let Some(s) = is_killed.get_mut(k) {
@@ -503,6 +512,7 @@ pub(super) fn run(plan: &Plan) -> Report {
         latency_min: Duration::from_secs_f64(a.latency_min_ms / 1000.0),
         latency_max: Duration::from_secs_f64(a.latency_max_ms / 1000.0),
         loss: a.loss,
+        ..Link::default()
     };
     let lag = Link {
         latency_min: base.latency_min + secs(a.stall_lag),
@@ -556,13 +566,11 @@ pub(super) fn run(plan: &Plan) -> Report {
                     }
                 }
                 Action::Down(node) => {
-                    c.kill(*node);
                     if let Some(spans) = obs.unavailable.get_mut(*node) {
                         spans.push((now, None));
                     }
                 }
                 Action::Up(node) => {
-                    c.restart(*node);
                     restarts += 1;
                     if let Some(span) = obs.unavailable.get_mut(*node).and_then(|s| s.last_mut()) {
                         span.1 = Some(now);
@@ -665,7 +673,7 @@ pub(super) fn run(plan: &Plan) -> Report {
     let dissemination = obs.broadcast.as_ref().map(|b| dissemination(b, &plan.config, a.loss));
     let wall_s = wall.elapsed().as_secs_f64();
     let simulated_s = c.now().as_duration().as_secs_f64();
-    Report {
+    Ok(Report {
         nodes: n,
         seed: a.seed,
         preset: a.preset.name(),
@@ -700,7 +708,8 @@ pub(super) fn run(plan: &Plan) -> Report {
         heal_all_live_s,
         tail_converge_s,
         dissemination,
-    }
+        bootstrap: a.bootstrap,
+    })
 }
 
 /// Percentiles and the spread curve of the timed broadcast, next to the epidemic model.
