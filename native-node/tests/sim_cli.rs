@@ -94,6 +94,18 @@ fn the_same_seed_replays_the_same_run_and_another_seed_does_not() {
 }
 
 #[test]
+fn a_bootstrapped_cluster_starts_formed_and_detects_like_a_joined_one() {
+    let r = sim(&["--nodes", "40", "--bootstrap", "--kill", "1", "--settle", "0", "--duration", "30"]);
+    assert_eq!(r["bootstrap"], Value::Bool(true));
+    assert_eq!(r["join_s"], Value::Null);
+    // No join phase: the window starts at once.
+    assert!((f(&r, "simulated_s") - 30.0).abs() < 1e-6, "{r}");
+    assert_eq!(u(&r, "detected_by"), 39);
+    assert!(f(&r, "detect_all_s") < 20.0);
+    assert_eq!(u(&r, "false_failed"), 0);
+}
+
+#[test]
 fn without_kill_there_is_no_detection() {
     let r = sim(&["--nodes", "10", "--settle", "0", "--duration", "10"]);
     assert_eq!(r["detect_first_s"], Value::Null);
