@@ -85,8 +85,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "SECONDS", value_parser = seconds)]
     pub kill_at: Option<f64>,
     /// Fraction (0..1) of the nodes that stall now and then during the window: each such node
-    /// pauses completely for `--stall-min`..`--stall-max` seconds, then catches up on what
-    /// queued, with exponentially distributed running times of mean `--stall-gap` in between.
+    /// stalls (see `--stall-mode`) for `--stall-min`..`--stall-max` seconds at a time, with
+    /// exponentially distributed healthy spells of mean `--stall-gap` in between.
     #[arg(long, default_value_t = 0.0, value_name = "F", value_parser = fraction)]
     pub stall: f64,
     /// What a stall is. `pause`: the process handles nothing (no packets, no timers), then
@@ -143,11 +143,11 @@ pub struct SimArgs {
 /// Timing presets of [`rumor_core::Config`].
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
-    /// One data centre ([`Config::lan`]).
+    /// One data centre: 1 s probes, round trips well under 100 ms.
     Lan,
-    /// Between data centres ([`Config::wan`]).
+    /// Between data centres: 5 s probes, round trips up to a few hundred ms.
     Wan,
-    /// One machine ([`Config::local`]).
+    /// One machine (loopback): 0.5 s probes, little retransmission.
     Local,
 }
 
