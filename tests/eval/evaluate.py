@@ -48,15 +48,40 @@ def detection_points(sizes):
     pts = []
     for n in sizes:
         if n == BIG:
-            pts.append(("detect", dict(n=n, loss=0.0), BIG_RUN))
+            pts.append(("detect", dict(n=n, loss=0.0, lifeguard="on"), BIG_RUN))
             continue
         for loss in (0.0, 0.1, 0.2):
             # 20 % loss at N=1000 runs at a fifth of real time: one seed there.
-            seeds = SEEDS[:1] if (n >= 1000 and loss >= 0.2) else SEEDS
+            if n >= 1000 and loss >= 0.2:
+                seeds = SEEDS[:1]
+            elif loss == 0.0:
+                # Lossless runs are cheap: ten seeds show the spread of detection times.
+                seeds = list(range(1, 11))
+            else:
+                seeds = SEEDS
             for seed in seeds:
-                pts.append(("detect", dict(n=n, loss=loss, seed=seed),
+                pts.append(("detect", dict(n=n, loss=loss, seed=seed, lifeguard="on"),
                             ["--nodes", n, "--loss", loss, "--kill", 1, "--settle", 30,
                              "--duration", 90, "--kill-at", 20, "--seed", seed]))
+        # The same lossless crashes without Lifeguard: what dynamic suspicion costs in time.
+        for seed in range(1, 11):
+            pts.append(("detect", dict(n=n, loss=0.0, seed=seed, lifeguard="off"),
+                        ["--nodes", n, "--loss", 0.0, "--lifeguard", "off", "--kill", 1, "--settle", 30,
+                         "--duration", 90, "--kill-at", 20, "--seed", seed]))
+    return pts
+
+
+def preset_points(sizes):
+    """Detection and traffic of the three timing presets, each on a network it is meant for."""
+    nets = {"lan": [], "wan": ["--latency-min-ms", 20, "--latency-max-ms", 150],
+            "local": ["--latency-min-ms", 0.02, "--latency-max-ms", 0.2]}
+    pts = []
+    for n in sizes:
+        for preset, net in nets.items():
+            for seed in SEEDS:
+                pts.append(("preset", dict(n=n, preset=preset, seed=seed),
+                            ["--nodes", n, "--preset", preset, *net, "--kill", 1, "--settle", 30,
+                             "--duration", 150, "--kill-at", 20, "--seed", seed]))
     return pts
 
 
@@ -96,6 +121,7 @@ def traffic_points(sizes):
     for n in sizes:
         if n == BIG:
             pts.append(("traffic", dict(n=n, encrypt=False), BIG_RUN))
+            pts.append(("traffic", dict(n=n, encrypt=True), [*BIG_RUN, "--encrypt"]))
             continue
         period = push_pull_period(n)
         for enc in (False, True):
@@ -124,9 +150,10 @@ def all_points(max_nodes):
 
     pts = []
     pts += detection_points(upto(100, 1000, 10000))
+    pts += preset_points(upto(100, 1000))
     pts += lifeguard_points(upto(100, 1000))
     pts += dissemination_points(upto(1000, 3000, 10000))
-    pts += traffic_points(upto(100, 300, 1000, 10000))
+    pts += traffic_points(upto(100, 300, 1000, 3000, 10000))
     pts += partition_churn_points([n for n in (100, 1000) if n <= max_nodes])
     return with_bootstrap(pts)
 
@@ -365,30 +392,51 @@ def report(points, results):
     rows, plot = [], Plot("Crash detection (LAN preset, 1 node killed)", "packet loss (%)",
                           "seconds after the crash", width=640, height=380)
     sizes = sorted({p["n"] for p, _ in by.get("detect", [])})
-    for n in sizes:
-        losses = sorted({p["loss"] for p, _ in by["detect"] if p["n"] == n})
+    for n, lg in [(n, lg) for n in sizes for lg in ("on", "off")]:
+        losses = sorted({p["loss"] for p, _ in by["detect"] if p["n"] == n and p["lifeguard"] == lg})
+        if not losses:
+            continue
         means_all, means_first = [], []
         for loss in losses:
-            rs = [r for p, r in by["detect"] if p["n"] == n and p["loss"] == loss]
+            rs = [r for p, r in by["detect"] if p["n"] == n and p["loss"] == loss and p["lifeguard"] == lg]
             first = [r["detect_first_s"] for r in rs if r["detect_first_s"] is not None]
             every = [r["detect_all_s"] for r in rs if r["detect_all_s"] is not None]
             mean = lambda v: sum(v) / len(v) if v else None
             means_all.append((loss * 100, mean(every) if len(every) == len(rs) else None))
             means_first.append((loss * 100, mean(first)))
-            rows.append([f"{n:,}", f"{loss * 100:.0f} %", len(rs), s(mean(first), digits=2),
+            rows.append([f"{n:,}", f"{loss * 100:.0f} %", lg, len(rs), s(mean(first), digits=2),
                          s(mean(every), digits=2) if len(every) == len(rs) else "not all",
                          s(max(every), digits=2) if every else "—",
                          f"{sum(r['detected_by'] for r in rs)}/{sum(r['live_nodes'] for r in rs)}",
                          sum(r["false_failed"] for r in rs), round(mean([r["false_suspect"] for r in rs])),
                          f"{mean([r['bytes_per_node_per_s'] for r in rs]):.0f}"])
-        plot.line(f"N={n:,}: every live node (mean)", means_all)
-        plot.line(f"N={n:,}: first node (mean)", means_first, dashed=True)
+        if lg == "on":
+            plot.line(f"N={n:,}: every live node (mean)", means_all)
+            plot.line(f"N={n:,}: first node (mean)", means_first, dashed=True)
     plot.hline(12, "memberlist LAN suspicion minimum (12 s)")
     if rows:
         plot.write("detection.svg")
-    blocks["DETECTION"] = table(["N", "loss", "seeds", "first detects (mean)", "all detect (mean)",
+    blocks["DETECTION"] = table(["N", "loss", "Lifeguard", "seeds", "first detects (mean)", "all detect (mean)",
                                  "all detect (worst)", "detected by", "false Failed (total)",
                                  "false Suspect (mean)", "B/s per node"], rows)
+
+    # (1b) Presets.
+    rows = []
+    groups = {}
+    for p, r in by.get("preset", []):
+        groups.setdefault((p["n"], p["preset"]), []).append(r)
+    order = {"local": 0, "lan": 1, "wan": 2}
+    for (n, preset) in sorted(groups, key=lambda k: (k[0], order[k[1]])):
+        rs = groups[(n, preset)]
+        every = [r["detect_all_s"] for r in rs if r["detect_all_s"] is not None]
+        first = [r["detect_first_s"] for r in rs if r["detect_first_s"] is not None]
+        rows.append([f"{n:,}", preset, len(rs), s(sum(first) / len(first) if first else None, digits=2),
+                     s(sum(every) / len(every), digits=2) if len(every) == len(rs) else "not all",
+                     s(max(every), digits=2) if every else "—", sum(r["false_failed"] for r in rs),
+                     f"{sum(r['bytes_per_node_per_s'] for r in rs) / len(rs):.0f}",
+                     f"{sum(r['msgs_per_node_per_s'] for r in rs) / len(rs):.2f}"])
+    blocks["PRESETS"] = table(["N", "preset", "seeds", "first detects (mean)", "all detect (mean)",
+                               "all detect (worst)", "false Failed", "B/s per node", "datagrams/s per node"], rows)
 
     # (2) Lifeguard.
     rows = []
