@@ -27,7 +27,7 @@ use core::time::Duration;
 use clap::ValueEnum;
 use rumor_core::{Config, Lifeguard};
 
-pub use report::{Dissemination, Report};
+pub use report::{Dissemination, NodeStats, Report};
 
 /// Largest cluster the command accepts.
 pub const MAX_NODES: u32 = 100_000;

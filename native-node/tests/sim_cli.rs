@@ -68,6 +68,10 @@ fn a_crash_is_detected_everywhere_and_the_report_has_every_field() {
     let max_packet = u(&r, "max_packet_bytes");
     assert!(max_packet > 0 && max_packet <= 1400, "{max_packet}");
     assert_eq!(r["converged"], Value::Bool(true));
+    let stats = &r["node_stats"];
+    assert!(u(stats, "probes_failed") > 0, "the dead nodes' probes failed: {stats}");
+    assert!(u(stats, "syncs_started") > 0, "{stats}");
+    assert_eq!(u(stats, "dropped_other"), 0, "{stats}");
     let d = &r["dissemination"];
     assert_eq!(u(d, "targets"), 24);
     assert_eq!(u(d, "reached"), 24);

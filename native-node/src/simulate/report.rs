@@ -96,8 +96,30 @@ pub struct Report {
     /// From the window's end until every running node held the same view (`--converge-limit`).
     #[serde(serialize_with = "round3_opt")]
     pub tail_converge_s: Option<f64>,
+    /// Counters of the nodes' own [`rumor_core::Stats`], summed over the processes running at
+    /// the end (each since it started, so the join or bootstrap is included).
+    pub node_stats: NodeStats,
     /// The timed broadcast (`--broadcast`).
     pub dissemination: Option<Dissemination>,
+}
+
+/// Selected [`rumor_core::Stats`] counters, summed over the running processes.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct NodeStats {
+    /// Probes that got no ack, directly or indirectly.
+    pub probes_failed: u64,
+    /// Times a node refuted a suspicion, failure or stale claim about itself.
+    pub refutations: u64,
+    /// Anti-entropy exchanges started.
+    pub syncs_started: u64,
+    /// Anti-entropy requests not answered because of the reply rate limit.
+    pub sync_replies_refused: u64,
+    /// Datagrams dropped by the replay window (encrypted mode).
+    pub dropped_replay: u64,
+    /// Datagrams dropped by the inbound rate limits.
+    pub dropped_rate_limited: u64,
+    /// Datagrams dropped for any other reason (malformed, oversized, version, label, auth).
+    pub dropped_other: u64,
 }
 
 /// How fast one user broadcast spread.

@@ -13,7 +13,7 @@ use rand_core::{Rng, SeedableRng};
 use rumor_core::{Config, Event, Key, Keyring, Node};
 use rumor_sim::{Churn, Cluster, Link};
 
-use super::report::{Dissemination, Report};
+use super::report::{Dissemination, NodeStats, Report};
 use super::{SimArgs, StallMode, node_config, secs};
 
 /// How often events are drained and classified (and, after a heal, convergence is checked).
@@ -671,6 +671,18 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     let net_bytes = net_after.bytes - net_before.bytes;
     let net_msgs = net_after.sent - net_before.sent;
     let dissemination = obs.broadcast.as_ref().map(|b| dissemination(b, &plan.config, a.loss));
+    let mut node_stats = NodeStats::default();
+    for i in c.running() {
+        let st = c.node(i).node.stats();
+        node_stats.probes_failed += st.probes_failed;
+        node_stats.refutations += st.refutations;
+        node_stats.syncs_started += st.syncs_started;
+        node_stats.sync_replies_refused += st.sync_replies_refused;
+        node_stats.dropped_replay += st.dropped_replay;
+        node_stats.dropped_rate_limited += st.dropped_rate_limited;
+        node_stats.dropped_other +=
+            st.dropped_malformed + st.dropped_oversized + st.dropped_version + st.dropped_label + st.dropped_auth;
+    }
     let wall_s = wall.elapsed().as_secs_f64();
     let simulated_s = c.now().as_duration().as_secs_f64();
     Ok(Report {
@@ -709,6 +721,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         tail_converge_s,
         dissemination,
         bootstrap: a.bootstrap,
+        node_stats,
     })
 }
 
