@@ -203,8 +203,9 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
 class Plot:
     """A minimal line/point chart written as SVG."""
 
-    def __init__(self, title, xlabel, ylabel, xlog=False, ylog=False, width=640, height=400):
+    def __init__(self, title, xlabel, ylabel, xlog=False, ylog=False, width=640, height=400, legend="top-left"):
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
+        self.legend = legend
         self.xlog, self.ylog = xlog, ylog
         self.w, self.h = width, height
         self.series = []  # (label, points, color, dashed, markers)
@@ -268,11 +269,14 @@ class Plot:
                 if markers:
                     for x, y in pts:
                         o.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
-            ly = T + 14 + 16 * i
+            if self.legend == "bottom-right":
+                lx, ly = L + pw - 250, T + ph - 10 - 16 * (len(self.series) - 1 - i)
+            else:
+                lx, ly = L, T + 14 + 16 * i
             dash = ' stroke-dasharray="6,4"' if dashed else ""
-            o.append(f'<line x1="{L + 10}" y1="{ly - 4}" x2="{L + 30}" y2="{ly - 4}" stroke="{color}" '
+            o.append(f'<line x1="{lx + 10}" y1="{ly - 4}" x2="{lx + 30}" y2="{ly - 4}" stroke="{color}" '
                      f'stroke-width="2"{dash}/>')
-            o.append(f'<text x="{L + 36}" y="{ly}">{esc(label)}</text>')
+            o.append(f'<text x="{lx + 36}" y="{ly}">{esc(label)}</text>')
         o.append("</svg>")
         return "\n".join(o) + "\n"
 
@@ -390,7 +394,7 @@ def report(points, results):
 
     # (1) Detection.
     rows, plot = [], Plot("Crash detection (LAN preset, 1 node killed)", "packet loss (%)",
-                          "seconds after the crash", width=640, height=380)
+                          "seconds after the crash", width=640, height=380, legend="bottom-right")
     sizes = sorted({p["n"] for p, _ in by.get("detect", [])})
     for n, lg in [(n, lg) for n in sizes for lg in ("on", "off")]:
         losses = sorted({p["loss"] for p, _ in by["detect"] if p["n"] == n and p["lifeguard"] == lg})
