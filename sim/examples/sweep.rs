@@ -96,20 +96,6 @@ fn name(i: usize) -> String {
     format!("n{i}")
 }
 
-fn broadcasts(c: &Cluster, v: usize) -> Vec<(String, Vec<u8>)> {
-    let mut got: Vec<_> = c
-        .node(v)
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::UserBroadcast { origin, payload } => Some((origin.clone(), payload.clone())),
-            _ => None,
-        })
-        .collect();
-    got.sort();
-    got
-}
-
 /// Runs one seed; `Err` says which invariant broke.
 fn run(seed: u64, verbose: bool) -> Result<(), String> {
     let s = Scenario::draw(seed);
@@ -234,7 +220,7 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
     // Invariant 3: every broadcast reaches every node that ran throughout, exactly once.
     let untouched: Vec<usize> = running.iter().copied().filter(|i| !touched.contains(i)).collect();
     for &v in &untouched {
-        let got = broadcasts(&c, v);
+        let got = c.broadcasts_received(v);
         let mut want: Vec<(String, Vec<u8>)> =
             sent.iter().filter(|(o, _)| *o != v).map(|(o, p)| (name(*o), p.clone())).collect();
         want.sort();
@@ -248,7 +234,7 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
     // The last broadcast reaches restarted and churned nodes too.
     let (last_origin, last) = sent.last().cloned().unwrap();
     for &v in running.iter().filter(|&&v| v != last_origin) {
-        let n = broadcasts(&c, v).iter().filter(|(_, p)| *p == last).count();
+        let n = c.broadcasts_received(v).iter().filter(|(_, p)| *p == last).count();
         if n != 1 {
             return Err(format!("n{v} delivered the post-fault broadcast {n} times"));
         }

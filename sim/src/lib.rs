@@ -871,6 +871,22 @@ impl Cluster {
 
     // ---- observations ---------------------------------------------------------------------
 
+    /// The user broadcasts node `index` delivered (recorded events), as `(origin, payload)`,
+    /// sorted.
+    pub fn broadcasts_received(&self, index: usize) -> Vec<(String, Vec<u8>)> {
+        let mut got: Vec<(String, Vec<u8>)> = self
+            .node(index)
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::UserBroadcast { origin, payload } => Some((origin.clone(), payload.clone())),
+                _ => None,
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
     /// How node `viewer` sees member `name` (`None`: unknown to it).
     pub fn status(&self, viewer: usize, name: &str) -> Option<Status> {
         self.nodes.get(viewer)?.node.member(name).map(|m| m.status)

@@ -187,16 +187,7 @@ fn user_broadcast_reaches_every_live_node_at_20_percent_loss() {
     }
     c.run_for(20 * SEC);
     for &v in &ids {
-        let mut got: Vec<(String, Vec<u8>)> = c
-            .node(v)
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::UserBroadcast { origin, payload } => Some((origin.clone(), payload.clone())),
-                _ => None,
-            })
-            .collect();
-        got.sort();
+        let got = c.broadcasts_received(v);
         let mut want: Vec<(String, Vec<u8>)> = [("n0", 0), ("n17", 1), ("n39", 2)]
             .iter()
             .filter(|(o, _)| *o != c.node(v).name())
