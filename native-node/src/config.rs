@@ -128,8 +128,9 @@ pub struct AgentConfig {
     pub name: String,
     /// UDP bind address.
     pub bind: SocketAddr,
-    /// Advertised address; `None` means "the bound address" (resolved once the socket is bound,
-    /// so port 0 works).
+    /// Advertised address; `None` means the bound address, or this host's outbound address with
+    /// the bound port for a wildcard bind (worked out by `Agent::start` once the socket is
+    /// bound, so port 0 works).
     pub advertise: Option<SocketAddr>,
     /// Seeds as given (host names are resolved when joining).
     pub join: Vec<String>,
@@ -194,16 +195,6 @@ impl AgentConfig {
                     return Err(ConfigError::new("advertise", &a, "must be a reachable address and port"));
                 }
                 Some(addr)
-            }
-            None if bind.ip().is_unspecified() => {
-                let ip = outbound_ip(bind.ip()).ok_or_else(|| {
-                    ConfigError::new(
-                        "advertise",
-                        "",
-                        "is needed: bind is a wildcard address and no outbound address was found",
-                    )
-                })?;
-                (bind.port() != 0).then(|| SocketAddr::new(ip, bind.port()))
             }
             None => None,
         };
