@@ -50,8 +50,8 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
         agents.push(agent);
     }
     let handles: Vec<Handle> = agents.iter().map(Agent::handle).collect();
-    let urls: Vec<String> =
-        agents.iter().filter_map(|a| a.http_addr()).map(|a| format!("http://{a}/v1/members")).collect();
+    let urls: Vec<Option<String>> =
+        agents.iter().map(|a| a.http_addr().map(|h| format!("http://{h}/v1/members"))).collect();
 
     let tty = std::io::stdout().is_terminal();
     let start = tokio::time::Instant::now();
@@ -86,7 +86,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn render(handles: &[Handle], urls: &[String]) -> String {
+async fn render(handles: &[Handle], urls: &[Option<String>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Rumor demo: {} nodes on loopback", handles.len());
     let _ = writeln!(
@@ -94,7 +94,7 @@ async fn render(handles: &[Handle], urls: &[String]) -> String {
         "{:<10} {:<22} {:>6} {:>8} {:>7} {:>5}  HTTP",
         "NODE", "GOSSIP", "ALIVE", "SUSPECT", "FAILED", "LEFT"
     );
-    for (h, url) in handles.iter().zip(urls.iter().map(Some).chain(std::iter::repeat(None))) {
+    for (h, url) in handles.iter().zip(urls) {
         let Ok(members) = h.members().await else {
             let _ = writeln!(out, "{:<10} stopped", h.name());
             continue;
@@ -109,7 +109,7 @@ async fn render(handles: &[Handle], urls: &[String]) -> String {
             count("suspect"),
             count("failed"),
             count("left"),
-            url.map_or("", String::as_str)
+            url.as_deref().unwrap_or("")
         );
     }
     out
