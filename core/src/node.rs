@@ -7,6 +7,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
+use core::hash::Hasher;
 use core::net::SocketAddr;
 use core::time::Duration;
 
@@ -15,6 +16,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha12Rng;
 use rand_core::{Rng, SeedableRng};
+use siphasher::sip::SipHasher13;
 
 use crate::config::{Config, ConfigError};
 use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
@@ -317,6 +319,9 @@ pub struct Node {
     messages: Vec<Message<'static>>,
     /// While a state-exchange chunk is applied: where the next member probably is.
     sync_hint: Option<usize>,
+    /// The anti-entropy digest of this node's state (see [`Node::state_digest`]), cached
+    /// until the state changes.
+    digest: Option<(u64, u32)>,
     stats: Stats,
 }
 
@@ -396,6 +401,7 @@ impl Node {
             scratch: Vec::new(),
             messages: Vec::with_capacity(64),
             sync_hint: None,
+            digest: None,
             stats: Stats::default(),
             rng,
             config,
@@ -493,6 +499,7 @@ impl Node {
         if self.leave.is_some() {
             return Err(Error::Leaving);
         }
+        self.skip_idle_gossip_ticks(now);
         self.seeds.clear();
         for s in seeds {
             if *s != self.addr && !self.seeds.contains(s) {
@@ -510,7 +517,8 @@ impl Node {
     }
 
     /// Replaces this node's metadata; the change is gossiped with a higher incarnation.
-    pub fn set_meta(&mut self, meta: &[u8], _now: Instant) -> Result<(), Error> {
+    pub fn set_meta(&mut self, meta: &[u8], now: Instant) -> Result<(), Error> {
+        self.skip_idle_gossip_ticks(now);
         if self.leave.is_some() {
             return Err(Error::Leaving);
         }
@@ -519,6 +527,7 @@ impl Node {
         }
         self.meta = meta.into();
         self.incarnation = self.incarnation.saturating_add(1);
+        self.digest = None;
         self.gossip_self_alive();
         Ok(())
     }
@@ -533,6 +542,7 @@ impl Node {
     /// Sends `payload` to every member, piggybacked on the protocol's traffic. Each member
     /// delivers it once as [`Event::UserBroadcast`]; this node does not.
     pub fn broadcast(&mut self, payload: &[u8], now: Instant) -> Result<(), Error> {
+        self.skip_idle_gossip_ticks(now);
         if self.leave.is_some() {
             return Err(Error::Leaving);
         }
@@ -556,6 +566,7 @@ impl Node {
         if self.leave.is_some() {
             return Ok(());
         }
+        self.skip_idle_gossip_ticks(now);
         self.probe = None;
         let notice = Message::Left { name: &self.name, incarnation: self.incarnation };
         let bytes = wire::encode_to_vec(&notice);
@@ -586,6 +597,7 @@ impl Node {
     /// Processes one received datagram. Invalid input of any kind is dropped, counted in
     /// [`Node::stats`], and changes nothing else.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.skip_idle_gossip_ticks(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         if self.has_left() {
@@ -653,6 +665,7 @@ impl Node {
     fn process(&mut self, now: Instant, from: SocketAddr, msgs: &[Message<'_>]) {
         let mut via = Via::Gossip;
         let mut sync_request = false;
+        let mut digest_differs = false;
         self.sync_hint = None;
         for msg in msgs {
             match *msg {
@@ -690,6 +703,13 @@ impl Node {
                     self.apply(now, name, status(incarnation, Status::Left), None, Some(from));
                 }
                 Message::User { origin, id, payload } => self.on_user(now, origin, id, payload, msg),
+                Message::Digest { from: _, digest, members } => {
+                    if self.state_digest_cached() == (digest, members) {
+                        self.stats.syncs_in_sync += 1;
+                    } else {
+                        digest_differs = true;
+                    }
+                }
                 Message::Sync { from: _, reply } => {
                     via = Via::Sync;
                     self.sync_hint = Some(0);
@@ -709,10 +729,12 @@ impl Node {
             }
         }
         self.sync_hint = None;
-        if sync_request && self.leave.is_none() {
+        // A state request is answered with our state; a differing digest with our state as a
+        // request, so that the sender merges it and answers with its own.
+        if (sync_request || digest_differs) && self.leave.is_none() {
             let rl = self.config.rate_limit;
             if self.sync_replies.take(now, rl.sync_replies_per_sec, rl.sync_replies_burst) {
-                self.send_state(from, true);
+                self.send_state(from, sync_request);
             } else {
                 self.stats.sync_replies_refused += 1;
             }
@@ -792,6 +814,7 @@ impl Node {
     /// Advances timers: probes, suspicions, gossip, anti-entropy, reconnects, join retries,
     /// leave completion and tombstone reaping.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.skip_idle_gossip_ticks(now);
         if self.has_left() {
             return;
         }
@@ -818,8 +841,7 @@ impl Node {
             self.next_push_pull = now + self.push_pull_interval().mul_f64(spread);
             let targets = self.random_members(1, None, Member::is_live);
             if let Some(addr) = targets.first().and_then(|&i| self.addr_of(i)) {
-                self.stats.syncs_started += 1;
-                self.send_state(addr, false);
+                self.start_sync(addr);
             }
         }
         if now >= self.next_reconnect {
@@ -907,7 +929,8 @@ impl Node {
         if self.has_left() {
             return None;
         }
-        let mut next = self.next_gossip;
+        // Gossip ticks only matter while something is queued (see `skip_idle_gossip_ticks`).
+        let mut next = if self.queue.len() > 0 { self.next_gossip } else { Instant::from_micros(u64::MAX) };
         let mut consider = |t: Instant| next = next.min(t);
         if let Some(l) = &self.leave {
             consider(l.deadline);
@@ -1189,7 +1212,9 @@ impl Node {
                 (i, None, crate::state::Merged { liveness: true, payload: true })
             }
         };
-        if !merged.any() {
+        if merged.any() {
+            self.digest = None;
+        } else {
             if let Update::Status(Liveness { incarnation, status: Status::Suspect }) = update {
                 let by: Box<str> = by.unwrap_or(&self.name).into();
                 if self.confirm(name, incarnation, &by) {
@@ -1351,6 +1376,7 @@ impl Node {
 
     fn refute(&mut self, incarnation: u32) {
         self.incarnation = incarnation.saturating_add(1);
+        self.digest = None;
         self.stats.refutations += 1;
         self.gossip_self_alive();
     }
@@ -1392,6 +1418,23 @@ impl Node {
 
     // ---- dissemination and anti-entropy ---------------------------------------------------
 
+    /// A gossip tick with nothing queued does nothing but schedule the next one, so
+    /// [`Node::poll_timeout`] leaves the gossip deadline out while the queue is empty (half
+    /// the wake-ups of a quiet node). Each entry point calls this first: ticks that passed
+    /// while idle are skipped on the same grid of `gossip_interval` steps, so the first round
+    /// after a quiet spell goes out exactly when it would have had the node woken for every
+    /// tick.
+    fn skip_idle_gossip_ticks(&mut self, now: Instant) {
+        if self.queue.len() > 0 || self.next_gossip >= now {
+            return;
+        }
+        let interval = u64::try_from(self.config.gossip_interval.as_micros()).unwrap_or(u64::MAX).max(1);
+        let behind = now.as_micros() - self.next_gossip.as_micros();
+        let ticks = behind.div_ceil(interval);
+        self.next_gossip =
+            Instant::from_micros(self.next_gossip.as_micros().saturating_add(ticks.saturating_mul(interval)));
+    }
+
     fn gossip_round(&mut self, now: Instant) {
         if self.queue.len() == 0 {
             return;
@@ -1420,6 +1463,43 @@ impl Node {
         #[allow(clippy::cast_precision_loss)]
         let mult = libm::ceil(libm::log2(n as f64) - 5.0) + 1.0;
         self.config.push_pull_interval.mul_f64(mult)
+    }
+
+    /// Starts an anti-entropy exchange with `dst` by sending the digest of our state. A peer
+    /// whose digest differs answers with its full state as a request (so we merge it and
+    /// answer with ours); an equal digest ends the exchange there, at the cost of one small
+    /// packet instead of two full states.
+    fn start_sync(&mut self, dst: SocketAddr) {
+        self.stats.syncs_started += 1;
+        let (digest, members) = self.state_digest_cached();
+        let body = encode_msgs(&[Message::Digest { from: &self.name, digest, members }]);
+        self.push_outgoing(dst, body, true);
+    }
+
+    /// The digest of this node's state, from the cache when nothing changed since it was
+    /// last computed.
+    fn state_digest_cached(&mut self) -> (u64, u32) {
+        if let Some(d) = self.digest {
+            debug_assert_eq!(d, self.state_digest(), "a state change did not invalidate the digest");
+            return d;
+        }
+        let d = self.state_digest();
+        self.digest = Some(d);
+        d
+    }
+
+    /// The anti-entropy digest of this node's view: the sum (mod 2⁶⁴) of one SipHash-1-3 per
+    /// member, this node included, over the member's merged state, and the number of
+    /// members summed. Two nodes with equal views have equal digests whatever order they
+    /// learnt things in (docs/wire-format.md §4.3 defines the hashed bytes). O(members);
+    /// the node caches it between state changes.
+    pub fn state_digest(&self) -> (u64, u32) {
+        let me = State::from_update(Update::Alive { incarnation: self.incarnation, addr: self.addr, meta: &self.meta });
+        let mut sum = member_hash(&self.name, &me);
+        for (name, m) in &self.members {
+            sum = sum.wrapping_add(member_hash(name, &m.state));
+        }
+        (sum, u32::try_from(self.members.len() + 1).unwrap_or(u32::MAX))
     }
 
     /// Sends this node's whole state to `dst`, split into MTU-sized chunks.
@@ -1484,8 +1564,7 @@ impl Node {
                 let Some((_, m)) = self.members.get_index(i) else { continue };
                 if m.state.liveness.status == Status::Dead && now - m.changed_at < window {
                     if let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) {
-                        self.stats.syncs_started += 1;
-                        self.send_state(addr, false);
+                        self.start_sync(addr);
                     }
                     break;
                 }
@@ -1506,6 +1585,7 @@ impl Node {
         let before = self.members.len();
         self.members.retain(|_, m| m.is_live() || now - m.changed_at < ttl);
         if self.members.len() != before {
+            self.digest = None;
             self.probe_order = (0..u32::try_from(self.members.len()).unwrap_or(u32::MAX)).collect();
             self.probe_order.shuffle(&mut self.rng);
             self.probe_cursor = 0;
@@ -1600,6 +1680,41 @@ impl Node {
         }
         self.events.push_back(event);
     }
+}
+
+/// SipHash-1-3 (keys 0, 0) of one member's merged state, as the anti-entropy digest sums it:
+/// name length (u8) and bytes, status (u8: alive 0, suspect 1, dead 2, left 3), incarnation
+/// (u32 LE), then 0 without an alive payload, or 1, the payload's incarnation (u32 LE), the
+/// address (4 or 6, octets, port u16 LE), metadata length (u16 LE) and bytes.
+fn member_hash(name: &str, state: &State) -> u64 {
+    let mut h = SipHasher13::new_with_keys(0, 0);
+    h.write(&[u8::try_from(name.len()).unwrap_or(u8::MAX)]);
+    h.write(name.as_bytes());
+    let Liveness { incarnation, status } = state.liveness;
+    h.write(&[status as u8]);
+    h.write(&incarnation.to_le_bytes());
+    match &state.payload {
+        None => h.write(&[0]),
+        Some(p) => {
+            h.write(&[1]);
+            h.write(&p.incarnation.to_le_bytes());
+            match p.addr {
+                Addr::V4(ip, port) => {
+                    h.write(&[4]);
+                    h.write(&ip);
+                    h.write(&port.to_le_bytes());
+                }
+                Addr::V6(ip, port) => {
+                    h.write(&[6]);
+                    h.write(&ip);
+                    h.write(&port.to_le_bytes());
+                }
+            }
+            h.write(&u16::try_from(p.meta.len()).unwrap_or(u16::MAX).to_le_bytes());
+            h.write(&p.meta);
+        }
+    }
+    h.finish()
 }
 
 fn status(incarnation: u32, status: Status) -> Update<'static> {

@@ -56,8 +56,11 @@ pub struct Stats {
     /// Stale suspicions or failures answered directly with the newer alive claim or the
     /// member's leave.
     pub stale_repairs: u64,
-    /// Anti-entropy exchanges started (requests sent).
+    /// Anti-entropy exchanges started (digests sent, and full-state requests to seeds).
     pub syncs_started: u64,
+    /// Anti-entropy digests received that matched this node's own: the views already
+    /// agreed, so no state was exchanged.
+    pub syncs_in_sync: u64,
     /// Anti-entropy requests not answered because of `RateLimit::sync_replies_per_sec`.
     pub sync_replies_refused: u64,
     /// Outgoing packets dropped because the caller stopped draining `poll_transmit`.

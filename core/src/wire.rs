@@ -154,6 +154,18 @@ pub enum Message<'a> {
         /// Whether this is the answer to a sync request.
         reply: bool,
     },
+    /// 10 — a summary of `from`'s full state: the sum of one hash per member (this node
+    /// included) and the member count. A receiver whose own summary differs answers with its
+    /// full state as a request (`Sync` with `reply: false`), so both sides merge; an equal
+    /// summary means the views already agree and nothing more is sent.
+    Digest {
+        /// Sender's name.
+        from: &'a str,
+        /// Sum (mod 2⁶⁴) of the SipHash-1-3 of each member's state.
+        digest: u64,
+        /// How many members the sum covers.
+        members: u32,
+    },
 }
 
 impl Message<'_> {
@@ -170,7 +182,7 @@ impl Message<'_> {
             Message::Suspect { name: n, from, .. } | Message::Dead { name: n, from, .. } => name(n).and(name(from)),
             Message::Left { name: n, .. } => name(n),
             Message::User { origin, .. } => name(origin),
-            Message::Sync { from, .. } => name(from),
+            Message::Sync { from, .. } | Message::Digest { from, .. } => name(from),
         }
     }
 }
@@ -305,7 +317,7 @@ pub const MAX_MESSAGE_LEN: usize = 16_383;
 /// Highest message type this version knows. Receivers skip messages of higher types (their
 /// length prefix says how far), so later versions can add messages without breaking a rolling
 /// upgrade.
-pub const LAST_KNOWN_TYPE: u64 = 9;
+pub const LAST_KNOWN_TYPE: u64 = 10;
 
 /// Reads an unsigned LEB128 varint of at most `max_bytes` bytes, in its shortest form.
 fn read_varint(bytes: &[u8], max_bytes: usize) -> Option<(u64, usize)> {
@@ -523,7 +535,7 @@ mod tests {
         let many = [2u8, 1, 0].repeat(MAX_MESSAGES_PER_PACKET + 1);
         assert_eq!(decode_body(&many, &mut out), Err(DecodeError::TooManyMessages));
         // A newer message type is skipped; a padded length prefix is malformed.
-        let newer = [&[3u8, 10, 1, 2][..], &encode_to_vec(&Message::Ack { seq: 5 })].concat();
+        let newer = [&[3u8, 11, 1, 2][..], &encode_to_vec(&Message::Ack { seq: 5 })].concat();
         assert_eq!(decode_body(&newer, &mut out), Ok(1));
         assert_eq!(out, [Message::Ack { seq: 5 }]);
         assert_eq!(decode_body(&[0x82, 0x00, 1, 0], &mut out), Err(DecodeError::Malformed));

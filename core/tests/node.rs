@@ -365,3 +365,92 @@ fn the_largest_broadcast_is_delivered() {
     assert_eq!(delivered.len(), 1, "delivered exactly once");
     assert!(delivered[0].0 == "me" && delivered[0].1 == payload);
 }
+
+/// A node named `name` at `addr(port)` that knows nobody.
+fn named(name: &str, port: u16, seed: u8) -> Node {
+    let me = Identity { name: name.into(), addr: addr(port), meta: vec![] };
+    Node::new(Config::lan(), me, [seed; 32], Instant::ZERO).unwrap()
+}
+
+#[test]
+fn equal_views_have_equal_digests_whatever_the_order_they_were_learnt_in() {
+    let t = Instant::from_millis(1);
+    let updates = [
+        alive("x", 20, 0),
+        Message::Suspect { name: "x", incarnation: 0, from: "y" },
+        alive("y", 21, 3),
+        Message::Alive { name: "z", incarnation: 1, addr: Addr::from(addr(22)), meta: b"role=db" },
+        Message::Left { name: "z", incarnation: 1 },
+        alive("x", 20, 1),
+    ];
+    let mut a = named("a", 10, 1);
+    let mut b = named("a", 10, 2);
+    for m in &updates {
+        a.handle_datagram(t, addr(30), &encode_frame(b"", None, &body(&[*m])).unwrap());
+    }
+    for m in updates.iter().rev() {
+        b.handle_datagram(t, addr(31), &encode_frame(b"", None, &body(&[*m])).unwrap());
+    }
+    assert_eq!(a.state_digest(), b.state_digest());
+    assert_eq!(a.state_digest().1, 4, "three members and the node itself");
+    // Any difference shows: one more update, or the node's own metadata.
+    let before = a.state_digest();
+    a.handle_datagram(t, addr(30), &encode_frame(b"", None, &body(&[alive("y", 21, 4)])).unwrap());
+    assert_ne!(a.state_digest(), before);
+    b.set_meta(b"new", t).unwrap();
+    assert_ne!(b.state_digest().0, before.0);
+}
+
+#[test]
+fn an_equal_digest_costs_nothing_and_a_different_one_starts_a_full_exchange() {
+    let t = Instant::from_millis(1);
+    let mut node = named("a", 10, 1);
+    teach_members(&mut node, 50, t);
+    let (digest, members) = node.state_digest();
+    // A peer with the same view: no answer at all.
+    let same = Message::Digest { from: "member-0001", digest, members };
+    node.handle_datagram(t, addr(1001), &encode_frame(b"", None, &body(&[same])).unwrap());
+    assert!(drain(&mut node, t).is_empty());
+    assert_eq!(node.stats().syncs_in_sync, 1);
+    // A peer whose view differs gets our whole state, as a request for its own.
+    let other = Message::Digest { from: "member-0001", digest: digest ^ 1, members };
+    node.handle_datagram(t, addr(1001), &encode_frame(b"", None, &body(&[other])).unwrap());
+    let out = drain(&mut node, t);
+    assert!(!out.is_empty() && out.iter().all(|(dst, _)| *dst == addr(1001)));
+    assert_eq!(out[0].1[0], format!("{:?}", Message::Sync { from: "a", reply: false }));
+    assert!(out[1..].iter().all(|(_, m)| m[0] == format!("{:?}", Message::Sync { from: "a", reply: true })));
+    let alive_claims = out.iter().flat_map(|(_, m)| m).filter(|m| m.starts_with("Alive")).count();
+    assert_eq!(alive_claims, 51);
+}
+
+#[test]
+fn the_periodic_exchange_sends_a_digest_and_a_quiet_node_skips_gossip_ticks() {
+    let config = Config::lan();
+    let mut node = named("a", 10, 1);
+    teach_members(&mut node, 5, Instant::ZERO);
+    // Let the gossip of the five new members run out.
+    let mut now = Instant::ZERO;
+    while node.gossip_queue_len() > 0 {
+        now = node.poll_timeout().unwrap();
+        node.handle_timeout(now);
+        drain(&mut node, now);
+        assert!(now < Instant::from_millis(30_000), "gossip never ran out");
+    }
+    // Quiet: the node wakes for probes and anti-entropy, never for a gossip tick.
+    let mut wakes = 0;
+    let mut digests = 0;
+    let until = now + config.push_pull_interval * 2;
+    while now < until {
+        now = node.poll_timeout().unwrap();
+        node.handle_timeout(now);
+        wakes += 1;
+        for (_, msgs) in drain(&mut node, now) {
+            digests += msgs.iter().filter(|m| m.starts_with("Digest")).count();
+            assert!(!msgs.iter().any(|m| m.starts_with("Sync")), "no full state while views may agree");
+        }
+    }
+    let span = config.push_pull_interval * 2;
+    let probes = span.as_millis() / config.probe_interval.as_millis();
+    assert!(wakes <= probes as usize * 2 + 8, "{wakes} wake-ups in {span:?}: gossip ticks were not skipped");
+    assert!(digests >= 1, "no anti-entropy digest sent");
+}

@@ -124,6 +124,11 @@ fn message(v: &Value) -> Message<'_> {
             payload: leaked(v, "payload"),
         },
         "Sync" => Message::Sync { from: string(v, "from"), reply: bool_of(v, "reply") },
+        "Digest" => Message::Digest {
+            from: string(v, "from"),
+            digest: string(v, "digest").parse().unwrap_or_else(|e| panic!("Digest.digest in {v}: {e}")),
+            members: u32_of(v, "members"),
+        },
         other => panic!("unknown message type {other:?}"),
     };
     keys_are(v, fields_of(&m));
@@ -141,6 +146,7 @@ fn fields_of(m: &Message<'_>) -> &'static [&'static str] {
         Message::Left { .. } => &["type", "name", "incarnation"],
         Message::User { .. } => &["type", "origin", "id", "payload"],
         Message::Sync { .. } => &["type", "from", "reply"],
+        Message::Digest { .. } => &["type", "from", "digest", "members"],
     }
 }
 
@@ -374,6 +380,7 @@ fn coverage() {
         Message::Left { name: "", incarnation: 0 },
         Message::User { origin: "", id: 0, payload: b"" },
         Message::Sync { from: "", reply: false },
+        Message::Digest { from: "", digest: 0, members: 0 },
     ];
     assert_eq!(every_type.len(), types.len(), "message types covered: {types:?}");
     assert_eq!(u64::try_from(every_type.len()), Ok(wire::LAST_KNOWN_TYPE + 1));

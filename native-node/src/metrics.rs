@@ -70,6 +70,7 @@ pub fn render(name: &str, m: &NodeMetrics) -> String {
     counter(&mut r, "failures_declared", "Members this node declared failed", s.failures_declared);
     counter(&mut r, "name_conflicts", "Alive claims for a known name from another address", s.name_conflicts);
     counter(&mut r, "syncs_started", "Anti-entropy exchanges started", s.syncs_started);
+    counter(&mut r, "syncs_in_sync", "Anti-entropy digests that matched: views already agreed", s.syncs_in_sync);
     counter(&mut r, "sync_replies_refused", "Anti-entropy requests refused by rate limit", s.sync_replies_refused);
     counter(&mut r, "user_broadcasts_dropped", "User broadcasts evicted before fully sent", s.user_broadcasts_dropped);
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant as Wall};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use rumor_core::{Config, Event, Status};
+use rumor_core::{Config, Event, Instant, Status};
 use rumor_sim::{Churn, Cluster, Delay, Link};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -127,12 +127,16 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
     // The fault window: 60 s of virtual time.
     let fault_start = c.now();
     let mut touched: Vec<usize> = Vec::new(); // nodes whose process was disturbed
+    // The fault window ends after the last churned node is back up: a graceful stop waits for
+    // the leave, so a restart planned late in the 40 s churn window can come after 60 s.
+    let mut fault_end = fault_start + 60 * SEC;
     if let Some(churn) = s.churn {
         // Churn picks among the nodes the script leaves alone.
         let spare: Vec<usize> =
             ids[1..].iter().copied().filter(|i| !s.crashes.contains(i) && Some(*i) != s.leaver).collect();
         let plan = c.churn(&spare, churn, 40 * SEC);
         touched.extend(plan.iter().map(|p| p.node));
+        fault_end = plan.iter().map(|p| p.restart + SEC).fold(fault_end, Instant::max);
         if verbose {
             println!("churn plan: {plan:?}");
         }
@@ -159,7 +163,7 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
     for &i in &s.restarts {
         c.restart(i);
     }
-    c.run_until(fault_start + 60 * SEC);
+    c.run_until(fault_end);
     if let Some(i) = s.leaver {
         if !c.node(i).node.has_left() {
             return Err(format!("n{i} did not finish leaving within 60 s"));

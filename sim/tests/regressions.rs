@@ -13,9 +13,11 @@ const SEC: Duration = Duration::from_secs(1);
 /// two crashed members and one live one, and its gossip (four transmissions per node in a
 /// cluster this small) missed n7, which then suspected the silent leaver and declared it
 /// failed. Members that know of the leave now answer such a suspicion with the leave itself.
+/// (Anti-entropy by digest changed the traffic, so the script now runs on seed 926: one of
+/// 163 seeds in 0..3000 where this script declares the leaver failed without the repair.)
 #[test]
 fn a_node_the_leave_gossip_missed_learns_it_instead_of_failing_the_leaver() {
-    let mut c = Cluster::new(908);
+    let mut c = Cluster::new(926);
     c.set_default_link(Link {
         latency_min: Duration::from_micros(100),
         latency_max: Duration::from_millis(10),
@@ -37,7 +39,7 @@ fn a_node_the_leave_gossip_missed_learns_it_instead_of_failing_the_leaver() {
         let failed_n2 = c.node(v).events.iter().any(|(_, e)| matches!(e, Event::MemberFailed(m) if m.name == "n2"));
         assert!(!failed_n2, "viewer {v} declared the leaver failed");
     }
-    // The repair did happen here (n7 is the node the gossip missed).
+    // The repair did happen here.
     let repairs: u64 = live.iter().map(|&v| c.node(v).node.stats().stale_repairs).sum();
     assert!(repairs > 0);
 }

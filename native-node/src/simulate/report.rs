@@ -112,6 +112,8 @@ pub struct NodeStats {
     pub refutations: u64,
     /// Anti-entropy exchanges started.
     pub syncs_started: u64,
+    /// Anti-entropy digests that matched the receiver's: no state had to be exchanged.
+    pub syncs_in_sync: u64,
     /// Anti-entropy requests not answered because of the reply rate limit.
     pub sync_replies_refused: u64,
     /// Datagrams dropped by the replay window (encrypted mode).

@@ -677,6 +677,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         node_stats.probes_failed += st.probes_failed;
         node_stats.refutations += st.refutations;
         node_stats.syncs_started += st.syncs_started;
+        node_stats.syncs_in_sync += st.syncs_in_sync;
         node_stats.sync_replies_refused += st.sync_replies_refused;
         node_stats.dropped_replay += st.dropped_replay;
         node_stats.dropped_rate_limited += st.dropped_rate_limited;
