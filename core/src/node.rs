@@ -127,15 +127,14 @@ struct Suspicion {
     final_check: bool,
 }
 
+/// One entry of the member table: only what every member needs (56 bytes); the rare parts
+/// (a running suspicion, a reported name conflict) live in side tables keyed by name, so ten
+/// thousand members per node do not each carry room for them.
 #[derive(Clone, Debug)]
 struct Member {
     state: State,
     /// When the status last changed.
     changed_at: Instant,
-    suspicion: Option<Box<Suspicion>>,
-    /// Highest incarnation of a conflicting claim already reported, so repeats of one
-    /// conflicting message raise one event.
-    conflict_reported: Option<u32>,
 }
 
 impl Member {
@@ -282,6 +281,11 @@ pub struct Node {
     rng: ChaCha12Rng,
 
     members: FastMap<Name, Member>,
+    /// The running suspicion of each `Suspect` member (and only those).
+    suspicions: FastMap<Name, Suspicion>,
+    /// Per member name, the highest incarnation of a conflicting alive claim already reported,
+    /// so repeats of one conflicting message raise one event. Pruned when members are reaped.
+    conflicts_reported: FastMap<Name, u32>,
     /// Members (alive or suspect, with a known address) other than this node.
     live: usize,
     /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
@@ -376,7 +380,9 @@ impl Node {
             addr: identity.addr,
             meta: identity.meta.into_boxed_slice(),
             incarnation: 0,
-            members: FastMap::with_hasher(hasher),
+            members: FastMap::with_hasher(hasher.clone()),
+            suspicions: FastMap::with_hasher(hasher.clone()),
+            conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
             probe_order: Vec::new(),
             probe_cursor: 0,
@@ -1086,11 +1092,12 @@ impl Node {
                 break;
             }
             let Some(Reverse((_, name))) = self.suspicion_timers.pop() else { break };
-            let due = self.members.get(&name).and_then(|m| {
-                let s = m.suspicion.as_ref()?;
-                (m.state.liveness.status == Status::Suspect && s.deadline <= now)
-                    .then_some((s.incarnation, s.final_check))
-            });
+            let suspect = self.members.get(&name).is_some_and(|m| m.state.liveness.status == Status::Suspect);
+            let due = self
+                .suspicions
+                .get(&name)
+                .filter(|s| suspect && s.deadline <= now)
+                .map(|s| (s.incarnation, s.final_check));
             match due {
                 Some((incarnation, false)) if self.config.lifeguard.buddy => self.final_check(now, &name, incarnation),
                 Some((incarnation, _)) => {
@@ -1111,8 +1118,7 @@ impl Node {
     fn final_check(&mut self, now: Instant, name: &str, incarnation: u32) {
         let wait = self.awareness.scale(self.config.probe_timeout);
         let Some(index) = self.members.get_index_of(name) else { return };
-        let Some((name, m)) = self.members.get_index_mut(index) else { return };
-        let Some(s) = m.suspicion.as_mut() else { return };
+        let Some((name, s)) = self.suspicions.get_key_value_mut(name) else { return };
         s.final_check = true;
         s.deadline = now + wait;
         let by = s.confirmers.first().cloned().unwrap_or_else(|| self.name.clone());
@@ -1133,13 +1139,13 @@ impl Node {
         }
     }
 
-    fn new_suspicion(&self, now: Instant, incarnation: u32, by: &str) -> Box<Suspicion> {
+    fn new_suspicion(&self, now: Instant, incarnation: u32, by: &str) -> Suspicion {
         let c = &self.config;
         let (min, max) = suspicion_bounds(c.suspicion_mult, c.suspicion_max_mult, self.live + 1, c.probe_interval);
         let max = if c.lifeguard.dynamic_suspicion { max } else { min };
         let k = self.confirmations_expected();
         let timeout = suspicion_timeout(min, max, k, 0);
-        Box::new(Suspicion {
+        Suspicion {
             incarnation,
             started: now,
             min,
@@ -1147,7 +1153,7 @@ impl Node {
             confirmers: vec![by.into()],
             deadline: now + timeout,
             final_check: false,
-        })
+        }
     }
 
     /// Lifeguard's K, capped by the members that could possibly confirm.
@@ -1159,8 +1165,7 @@ impl Node {
     /// Counts an independent confirmation of a suspicion; returns whether it was new.
     fn confirm(&mut self, name: &str, incarnation: u32, by: &str) -> bool {
         let k = self.confirmations_expected();
-        let Some(m) = self.members.get_mut(name) else { return false };
-        let Some(s) = m.suspicion.as_mut().filter(|s| s.incarnation == incarnation) else { return false };
+        let Some(s) = self.suspicions.get_mut(name).filter(|s| s.incarnation == incarnation) else { return false };
         let confirmations = u32::try_from(s.confirmers.len().saturating_sub(1)).unwrap_or(u32::MAX);
         if confirmations >= k || s.confirmers.iter().any(|c| &**c == by) {
             return false;
@@ -1201,7 +1206,7 @@ impl Node {
                     return;
                 }
                 let state = State::from_update(update);
-                let m = Member { state, changed_at: now, suspicion: None, conflict_reported: None };
+                let m = Member { state, changed_at: now };
                 if self.members.len() == self.members.capacity() {
                     // Grow by a quarter rather than doubling: a node of a 10 000-member
                     // cluster would otherwise carry up to 40 % of empty member slots.
@@ -1280,8 +1285,9 @@ impl Node {
             return false;
         }
         self.stats.name_conflicts += 1;
-        if m.conflict_reported.is_none_or(|seen| incarnation > seen) {
-            m.conflict_reported = Some(incarnation);
+        let reported = self.conflicts_reported.get(name.as_str()).copied();
+        if reported.is_none_or(|seen| incarnation > seen) {
+            self.conflicts_reported.insert(name.clone(), incarnation);
             let event = Event::NameConflict { name: (**name).into(), known: p.addr.into(), claimed: addr };
             self.push_event(event);
         }
@@ -1309,9 +1315,14 @@ impl Node {
             if old_status != Some(status) {
                 m.changed_at = now;
             }
-            m.suspicion = new_suspicion;
-            if let Some(s) = &m.suspicion {
-                self.suspicion_timers.push(Reverse((s.deadline, name.clone())));
+            match new_suspicion {
+                Some(s) => {
+                    self.suspicion_timers.push(Reverse((s.deadline, name.clone())));
+                    self.suspicions.insert(name.clone(), s);
+                }
+                None => {
+                    self.suspicions.swap_remove(name.as_str());
+                }
             }
         }
         let is_live = m.is_live();
@@ -1586,6 +1597,8 @@ impl Node {
         self.members.retain(|_, m| m.is_live() || now - m.changed_at < ttl);
         if self.members.len() != before {
             self.digest = None;
+            let members = &self.members;
+            self.conflicts_reported.retain(|name, _| members.contains_key(name.as_str()));
             self.probe_order = (0..u32::try_from(self.members.len()).unwrap_or(u32::MAX)).collect();
             self.probe_order.shuffle(&mut self.rng);
             self.probe_cursor = 0;
