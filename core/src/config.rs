@@ -60,8 +60,25 @@ pub struct RateLimit {
     pub sync_replies_per_sec: u32,
     /// Burst allowance of full-state replies.
     pub sync_replies_burst: u32,
-    /// How many source IPs are tracked at once. When full, the oldest tracked source is
-    /// forgotten (and starts again with a full bucket). Bounds memory under spoofed floods.
+    /// Size of the per-source table, in slots (the name is historical: sources are not
+    /// tracked one by one). Rounded up to a power of two, at least 2 and at most 65 536; a
+    /// slot is 8 bytes, so the default 512 is 4 KiB, allocated once and never grown, however
+    /// many sources (spoofed or not) send.
+    ///
+    /// Each source IP hashes, with a key secret to the node, to two slots, each holding half
+    /// of its allowance (`per_peer_burst / 2` packets, refilled at `per_peer_per_sec / 2` a
+    /// second); a packet is accepted while the two together hold one. A source that shares
+    /// no slot gets exactly `per_peer_burst` and `per_peer_per_sec`. Sources that share a
+    /// slot share its half, which is harmless at the default rates: a gossip node receives a
+    /// few packets a second from each peer, and even 1000 peers on 512 slots put about four
+    /// sources on a slot, far below its 250 packets a second, with a burst of 1000 that
+    /// alone covers the anti-entropy reply of a 30 000-member cluster.
+    ///
+    /// Under a flood, a flooding source drains its own two slots and gets no more than its
+    /// allowance; a source sharing one of them keeps its other slot (half its allowance),
+    /// and is refused only while both of its slots are drained: with `F` flooding sources,
+    /// a given other source is refused with probability about `(2F / slots)²`, 0.1 % for 8
+    /// flooders on 512 slots. More slots lower that, at 8 bytes each.
     pub max_tracked_peers: usize,
 }
 
@@ -74,7 +91,7 @@ impl Default for RateLimit {
             global_burst: 40_000,
             sync_replies_per_sec: 10,
             sync_replies_burst: 50,
-            max_tracked_peers: 4_096,
+            max_tracked_peers: 512,
         }
     }
 }
