@@ -89,6 +89,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if let Some(s) = converged_s {
         println!("converged: every node sees {nodes} alive, {s:.1} s after the first start");
+        let mut dropped = 0;
+        for h in &handles {
+            dropped += h.metrics().await.map_or(0, |m| m.stats.dropped_rate_limited);
+        }
+        println!("datagrams refused by the inbound rate limits during the join: {dropped}");
     }
 
     // Let the join-time gossip and sync traffic die down, then measure a quiet window.

@@ -345,8 +345,9 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let pool: Vec<Vec<u8>> = (0..4096).map(|i| forge.make(Kind::ALL[i % Kind::ALL.len()])).collect();
     let many: Vec<UdpSocket> = (0..=255u8).map(|b| source(4, b)).collect();
     let phase2 = Instant::now();
-    // First a sweep from more source addresses than the agent tracks rate limits for (4096),
-    // as a spoofed flood would be, so the tables' eviction runs.
+    // First a sweep from many more source addresses than the rate limiter has slots (512), as
+    // a spoofed flood would be, so every slot is shared and the per-sender tables (replay
+    // windows) fill up to their bounds.
     for i in 0..SWEEP_SOURCES {
         let sock = UdpSocket::bind((Ipv4Addr::new(127, 5, (i / 250) as u8, 1 + (i % 250) as u8), 0))
             .unwrap_or_else(|e| panic!("binding sweep source {i}: {e}"));
