@@ -1502,7 +1502,7 @@ impl Node {
     /// The anti-entropy digest of this node's view: the sum (mod 2⁶⁴) of one SipHash-1-3 per
     /// member, this node included, over the member's merged state, and the number of
     /// members summed. Two nodes with equal views have equal digests whatever order they
-    /// learnt things in (docs/wire-format.md §4.3 defines the hashed bytes). O(members);
+    /// learnt things in (docs/wire-format.md §4.3.1 defines the hashed bytes). O(members);
     /// the node caches it between state changes.
     pub fn state_digest(&self) -> (u64, u32) {
         let me = State::from_update(Update::Alive { incarnation: self.incarnation, addr: self.addr, meta: &self.meta });
