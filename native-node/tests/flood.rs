@@ -346,8 +346,7 @@ fn garbage_flood_is_dropped_counted_and_harmless() {
     let many: Vec<UdpSocket> = (0..=255u8).map(|b| source(4, b)).collect();
     let phase2 = Instant::now();
     // First a sweep from many more source addresses than the rate limiter has slots (512), as
-    // a spoofed flood would be, so every slot is shared and the per-sender tables (replay
-    // windows) fill up to their bounds.
+    // a spoofed flood would be, so every slot is shared by several sources.
     for i in 0..SWEEP_SOURCES {
         let sock = UdpSocket::bind((Ipv4Addr::new(127, 5, (i / 250) as u8, 1 + (i % 250) as u8), 0))
             .unwrap_or_else(|e| panic!("binding sweep source {i}: {e}"));
