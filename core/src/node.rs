@@ -146,7 +146,8 @@ impl Member {
 #[derive(Clone, Debug)]
 struct Probe {
     seq: u32,
-    target: Box<str>,
+    /// Inline for usual names: starting a probe allocates nothing.
+    target: Name,
     addr: SocketAddr,
     direct_deadline: Instant,
     end: Instant,
@@ -169,6 +170,33 @@ struct Outgoing {
     destination: SocketAddr,
     body: Body,
     piggyback: bool,
+}
+
+/// The datagrams waiting for [`Node::poll_transmit`], oldest first. Nearly every input makes
+/// at most one (a probe, an ack), so the oldest is kept in the node itself and only a
+/// backlog reaches the heap: the common path touches no second allocation.
+#[derive(Debug, Default)]
+struct Outbox {
+    head: Option<Outgoing>,
+    rest: VecDeque<Outgoing>,
+}
+
+impl Outbox {
+    fn len(&self) -> usize {
+        usize::from(self.head.is_some()) + self.rest.len()
+    }
+
+    fn push_back(&mut self, out: Outgoing) {
+        if self.head.is_none() && self.rest.is_empty() {
+            self.head = Some(out);
+        } else {
+            self.rest.push_back(out);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Outgoing> {
+        self.head.take().or_else(|| self.rest.pop_front())
+    }
 }
 
 /// Longest body kept inline: a probe, an ack, a ping-req or a suspicion with names of up to
@@ -272,61 +300,70 @@ enum Via {
 /// let t = node.poll_transmit(Instant::ZERO, &mut buf).expect("a join request to the seed");
 /// assert_eq!(t.destination.port(), 7947);
 /// ```
+// Field order is layout: a simulator runs ten thousand nodes, and each event (a datagram, a
+// timer) touches one node's state, which is then rarely in cache. `repr(C)` keeps the fields
+// every event reads (timers, the probe, the outbox, the decode buffers, the hot counters)
+// together in the first few cache lines, and the rarely used ones after them.
+#[repr(C)]
 pub struct Node {
-    config: Config,
-    name: Box<str>,
-    addr: SocketAddr,
-    meta: Box<[u8]>,
-    incarnation: u32,
-    rng: ChaCha12Rng,
-
-    members: FastMap<Name, Member>,
-    /// The running suspicion of each `Suspect` member (and only those).
-    suspicions: FastMap<Name, Suspicion>,
-    /// Per member name, the highest incarnation of a conflicting alive claim already reported,
-    /// so repeats of one conflicting message raise one event. Pruned when members are reaped.
-    conflicts_reported: FastMap<Name, u32>,
-    /// Members (alive or suspect, with a known address) other than this node.
-    live: usize,
-    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
-    probe_order: Vec<u32>,
-    probe_cursor: usize,
-    probe: Option<Probe>,
+    // -- read by every `poll_timeout` and most wake-ups --
     next_probe: Instant,
-    relays: VecDeque<Relay>,
-    suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
-    awareness: Awareness,
-    next_seq: u32,
-
-    queue: BroadcastQueue,
-    outbox: VecDeque<Outgoing>,
-    events: VecDeque<Event>,
-
-    seeds: Vec<SocketAddr>,
-    joined: bool,
-    join_retry: Option<(Instant, Duration)>,
-    leave: Option<Leave>,
     next_gossip: Instant,
     next_push_pull: Instant,
     next_reconnect: Instant,
     next_reap: Instant,
-
-    user_seen: FastMap<(Box<str>, u64), Instant>,
-    next_user_id: u64,
-
-    nonces: NonceSeq,
-    replay: ReplayWindow,
+    join_retry: Option<(Instant, Duration)>,
+    probe: Option<Probe>,
+    leave: Option<Leave>,
+    relays: VecDeque<Relay>,
+    suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
+    /// Members (alive or suspect, with a known address) other than this node.
+    live: usize,
+    /// `retransmit_scale(live)`, kept up to date with `live` (every packet needs it).
+    retransmit_scale: u32,
+    probe_cursor: usize,
+    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
+    probe_order: Vec<u32>,
+    next_seq: u32,
+    awareness: Awareness,
+    joined: bool,
+    // -- read by every datagram in and out --
+    stats: Stats,
     limiter: RateLimiter,
-    sync_replies: Bucket,
     scratch: Vec<u8>,
     /// The decoded messages of the datagram being handled (empty in between).
     messages: Vec<Message<'static>>,
     /// While a state-exchange chunk is applied: where the next member probably is.
     sync_hint: Option<usize>,
+    /// Inline (for usual names) so that checking a ping's target reads no other cache line.
+    name: Name,
+    outbox: Outbox,
+    events: VecDeque<Event>,
+    queue: BroadcastQueue,
+    members: FastMap<Name, Member>,
+    config: Config,
+
+    // -- the rest --
+    addr: SocketAddr,
+    meta: Box<[u8]>,
+    incarnation: u32,
+    rng: ChaCha12Rng,
+    /// The running suspicion of each `Suspect` member (and only those).
+    suspicions: FastMap<Name, Suspicion>,
+    /// Per member name, the highest incarnation of a conflicting alive claim already reported,
+    /// so repeats of one conflicting message raise one event. Pruned when members are reaped.
+    conflicts_reported: FastMap<Name, u32>,
+    seeds: Vec<SocketAddr>,
+    user_seen: FastMap<(Box<str>, u64), Instant>,
+    next_user_id: u64,
+    nonces: NonceSeq,
+    replay: ReplayWindow,
+    sync_replies: Bucket,
     /// The anti-entropy digest of this node's state (see [`Node::state_digest`]), cached
     /// until the state changes.
     digest: Option<(u64, u32)>,
-    stats: Stats,
+    /// When a member last became `Dead` here: reconnection looks for recent deaths only.
+    last_death: Option<Instant>,
 }
 
 impl fmt::Debug for Node {
@@ -376,7 +413,7 @@ impl Node {
             sync_replies: Bucket::full(config.rate_limit.sync_replies_burst, now),
             replay: ReplayWindow::new(MAX_REPLAY_STREAMS, hash_seed ^ 2),
             queue: BroadcastQueue::new(hash_seed ^ 3),
-            name: identity.name.into_boxed_str(),
+            name: Name::from(identity.name.as_str()),
             addr: identity.addr,
             meta: identity.meta.into_boxed_slice(),
             incarnation: 0,
@@ -384,6 +421,8 @@ impl Node {
             suspicions: FastMap::with_hasher(hasher.clone()),
             conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
+            retransmit_scale: retransmit_scale(0),
+            last_death: None,
             probe_order: Vec::new(),
             probe_cursor: 0,
             probe: None,
@@ -391,7 +430,7 @@ impl Node {
             relays: VecDeque::new(),
             suspicion_timers: BinaryHeap::new(),
             next_seq: rng.next_u32(),
-            outbox: VecDeque::new(),
+            outbox: Outbox::default(),
             events: VecDeque::new(),
             seeds: Vec::new(),
             joined: true,
@@ -558,7 +597,7 @@ impl Node {
         }
         let id = self.next_user_id;
         self.next_user_id = self.next_user_id.wrapping_add(1);
-        self.remember_user(self.name.clone(), id, now);
+        self.remember_user(self.name.as_str().into(), id, now);
         let bytes = wire::encode_to_vec(&Message::User { origin: &self.name, id, payload });
         self.stats.user_broadcasts_dropped +=
             self.queue.push_user(bytes.into(), self.config.max_queued_user_broadcasts);
@@ -619,8 +658,7 @@ impl Node {
         }
         let mut scratch = core::mem::take(&mut self.scratch);
         match self.open_frame(datagram, &mut scratch) {
-            Ok(nonce) => {
-                let body = &scratch[..];
+            Ok((nonce, body)) => {
                 // The message vector's allocation is kept between datagrams; it holds no
                 // messages in between, so it can change lifetime without copying anything.
                 let mut msgs = recycle(core::mem::take(&mut self.messages));
@@ -641,15 +679,20 @@ impl Node {
         self.scratch = scratch;
     }
 
-    /// Checks the header and opens the body into `scratch`; returns, for encrypted frames,
-    /// the nonce to record once the body decodes. The replay check comes before decryption.
-    fn open_frame(&self, datagram: &[u8], scratch: &mut Vec<u8>) -> Result<Option<[u8; wire::NONCE_LEN]>, DecodeError> {
+    /// Checks the header and opens the body (in place for plaintext, decrypted into
+    /// `scratch` otherwise); returns, for encrypted frames, the nonce to record once the body
+    /// decodes. The replay check comes before decryption.
+    fn open_frame<'a>(
+        &self,
+        datagram: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<(Option<[u8; wire::NONCE_LEN]>, &'a [u8]), DecodeError> {
         let header = Header::parse(datagram)?;
         if header.encrypted && header.label == self.config.label.as_bytes() && !self.replay.check(&header.nonce) {
             return Err(DecodeError::Replayed);
         }
-        let header = wire::decode_frame(&self.config.keyring, self.config.label.as_bytes(), datagram, scratch)?;
-        Ok(header.encrypted.then_some(header.nonce))
+        let (header, body) = wire::open_frame(&self.config.keyring, self.config.label.as_bytes(), datagram, scratch)?;
+        Ok((header.encrypted.then_some(header.nonce), body))
     }
 
     fn count_drop(&mut self, e: DecodeError) {
@@ -990,7 +1033,7 @@ impl Node {
         let Some(i) = self.next_probe_target() else { return };
         let Some((name, m)) = self.members.get_index(i) else { return };
         let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) else { return };
-        let target: Box<str> = name.as_str().into();
+        let target = name.clone();
         let liveness = m.state.liveness;
         let seq = self.take_seq();
         let ping = Message::Ping { seq, target: &target };
@@ -1121,7 +1164,7 @@ impl Node {
         let Some((name, s)) = self.suspicions.get_key_value_mut(name) else { return };
         s.final_check = true;
         s.deadline = now + wait;
-        let by = s.confirmers.first().cloned().unwrap_or_else(|| self.name.clone());
+        let by = s.confirmers.first().cloned().unwrap_or_else(|| self.name.as_str().into());
         let name = name.clone();
         self.suspicion_timers.push(Reverse((now + wait, name.clone())));
         let suspect = Message::Suspect { name: &name, incarnation, from: &by };
@@ -1325,11 +1368,17 @@ impl Node {
                 }
             }
         }
+        if status == Status::Dead && liveness_changed && old_status != Some(status) {
+            self.last_death = Some(now);
+        }
         let is_live = m.is_live();
         match (is_live, was_live) {
             (true, false) => self.live += 1,
             (false, true) => self.live = self.live.saturating_sub(1),
             _ => {}
+        }
+        if is_live != was_live {
+            self.retransmit_scale = retransmit_scale(self.live);
         }
         let Some(snapshot) = view(name, m).map(|v| v.to_member()) else { return };
         let event = match (old_status, status) {
@@ -1569,7 +1618,9 @@ impl Node {
     fn reconnect(&mut self, now: Instant) {
         let window = self.config.reconnect_timeout;
         let n = self.members.len();
-        if n > 0 {
+        // Sampling reads random member entries (cache misses in a large table): skip it when
+        // no member can qualify, because none died within the window.
+        if n > 0 && self.last_death.is_some_and(|t| now - t < window) {
             for _ in 0..16 {
                 let i = self.rng.random_range(0..n);
                 let Some((_, m)) = self.members.get_index(i) else { continue };
@@ -1651,9 +1702,7 @@ impl Node {
     }
 
     fn retransmit_scale(&self) -> u32 {
-        #[allow(clippy::cast_precision_loss)]
-        let scale = libm::ceil(libm::log10((self.live + 2) as f64)) as u32;
-        scale.max(1)
+        self.retransmit_scale
     }
 
     fn retransmit_limit(&self) -> u32 {
@@ -1681,7 +1730,7 @@ impl Node {
 
     fn push_outgoing(&mut self, destination: SocketAddr, body: Body, piggyback: bool) {
         if self.outbox.len() >= MAX_OUTBOX {
-            self.outbox.pop_front();
+            let _ = self.outbox.pop_front();
             self.stats.outbox_dropped += 1;
         }
         self.outbox.push_back(Outgoing { destination, body, piggyback });
@@ -1760,6 +1809,14 @@ fn encode_msgs(msgs: &[Message<'_>]) -> Body {
         out.push_message(m);
     }
     out
+}
+
+/// Retransmissions per update are `retransmit_mult × retransmit_scale(live)`: ⌈log10(n + 1)⌉
+/// with `n = live + 1` members, at least 1.
+fn retransmit_scale(live: usize) -> u32 {
+    #[allow(clippy::cast_precision_loss)]
+    let scale = libm::ceil(libm::log10((live + 2) as f64)) as u32;
+    scale.max(1)
 }
 
 fn reap_interval(config: &Config) -> Duration {

@@ -123,6 +123,10 @@ impl BroadcastQueue {
         user_limit: u32,
         user_budget: usize,
     ) -> usize {
+        if self.len == 0 && self.buckets.is_empty() {
+            // The steady state: nothing to piggyback and no memory to give back.
+            return 0;
+        }
         let mut user_bytes = 0;
         let mut scanned = 0;
         let mut packed = core::mem::take(&mut self.packed);

@@ -462,6 +462,25 @@ pub fn decode_frame<'a>(
     frame: &'a [u8],
     out: &mut Vec<u8>,
 ) -> Result<Header<'a>, DecodeError> {
+    let (header, _) = open_frame(keyring, label, frame, out)?;
+    if !header.encrypted {
+        out.extend_from_slice(frame.get(header.len..).unwrap_or_default());
+    }
+    Ok(header)
+}
+
+/// [`decode_frame`] without a copy of a plaintext body: returns the header and the body, which
+/// is part of `frame` in plaintext and is decrypted into `out` (and borrowed from it) when
+/// encrypted.
+pub fn open_frame<'f, 'b, 'o: 'b>(
+    keyring: &crate::Keyring,
+    label: &[u8],
+    frame: &'f [u8],
+    out: &'o mut Vec<u8>,
+) -> Result<(Header<'f>, &'b [u8]), DecodeError>
+where
+    'f: 'b,
+{
     let header = Header::parse(frame)?;
     if header.label != label {
         return Err(DecodeError::WrongLabel);
@@ -472,8 +491,7 @@ pub fn decode_frame<'a>(
     out.clear();
     let payload = frame.get(header.len..).ok_or(DecodeError::Truncated)?;
     if !header.encrypted {
-        out.extend_from_slice(payload);
-        return Ok(header);
+        return Ok((header, payload));
     }
     if header.nonce == crate::crypto::KEY_ID_NONCE {
         return Err(DecodeError::Unauthenticated);
@@ -486,7 +504,7 @@ pub fn decode_frame<'a>(
         out.clear();
         return Err(DecodeError::Unauthenticated);
     }
-    Ok(header)
+    Ok((header, out.as_slice()))
 }
 
 #[cfg(test)]

@@ -33,11 +33,12 @@
 
 extern crate alloc;
 
-use alloc::collections::{BTreeMap, BinaryHeap};
+mod events;
+
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use core::time::Duration;
@@ -47,6 +48,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rumor_core::wire::{self, Addr, Message};
 use rumor_core::{Config, Event, Identity, Instant, Node, Status};
+
+use crate::events::EventQueue;
 
 /// How the one-way delay of each packet on a link is drawn, on top of
 /// [`Link::latency_min`] and never above [`Link::latency_max`].
@@ -130,24 +133,26 @@ impl Link {
 }
 
 /// One simulated process.
+// `repr(C)`: what every event checks first (running, stalled, the pending wake-up) sits just
+// before the node's own hot fields, so an event starts on adjacent cache lines.
 #[derive(Debug)]
+#[repr(C)]
 pub struct SimNode {
+    running: bool,
+    stalled_until: Option<Instant>,
+    wake_at: Option<Instant>,
+    addr: SocketAddr,
     /// The protocol core.
     pub node: Node,
+    /// Latest arrival time of a packet in flight to each destination, to count reordering.
+    in_flight: Vec<(usize, Instant)>,
     /// Events it emitted, with the virtual time they were drained at (empty while
     /// [`Cluster::set_record_events`] is off).
     pub events: Vec<(Instant, Event)>,
+    backlog: Vec<(SocketAddr, Vec<u8>)>,
     config: Config,
     name: String,
-    addr: SocketAddr,
     seeds: Vec<usize>,
-    running: bool,
-    stalled_until: Option<Instant>,
-    backlog: Vec<(SocketAddr, Vec<u8>)>,
-    wake_at: Option<Instant>,
-    wake_gen: u64,
-    /// Latest arrival time of a packet in flight to each destination, to count reordering.
-    in_flight: Vec<(usize, Instant)>,
 }
 
 impl SimNode {
@@ -257,11 +262,15 @@ const PORT: u16 = 7946;
 pub struct Cluster {
     now: Instant,
     nodes: Vec<SimNode>,
-    /// Scheduled actions: `(at, sequence, slot)`; the action itself waits in `slots`.
-    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Per node, the generation of its one valid wake-up; scheduled wakes of older
+    /// generations are stale. Kept apart from the nodes so that discarding a stale wake
+    /// touches 8 bytes instead of a node's state.
+    wake_gen: Vec<u64>,
+    /// Scheduled actions: `(at, slot)` in time order, ties in scheduling order; the action
+    /// itself waits in `slots`.
+    queue: EventQueue,
     slots: Vec<Option<Action>>,
     free_slots: Vec<u32>,
-    next_seq: u64,
     rng: ChaCha8Rng,
     default_link: Link,
     links: BTreeMap<(usize, usize), Link>,
@@ -280,10 +289,10 @@ impl Cluster {
         Cluster {
             now: Instant::ZERO,
             nodes: Vec::new(),
-            queue: BinaryHeap::new(),
+            wake_gen: Vec::new(),
+            queue: EventQueue::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
-            next_seq: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             default_link: Link::default(),
             links: BTreeMap::new(),
@@ -339,6 +348,7 @@ impl Cluster {
         let index = self.nodes.len();
         let addr = Self::addr_for(index);
         let node = self.make_node(name, addr, config.clone());
+        self.wake_gen.push(0);
         self.nodes.push(SimNode {
             node,
             events: Vec::new(),
@@ -350,7 +360,6 @@ impl Cluster {
             stalled_until: None,
             backlog: Vec::new(),
             wake_at: None,
-            wake_gen: 0,
             in_flight: Vec::new(),
         });
         self.drive(index);
@@ -436,7 +445,9 @@ impl Cluster {
             n.backlog.clear();
             // Timers of the old process must not wake the new one.
             n.wake_at = None;
-            n.wake_gen += 1;
+        }
+        if let Some(g) = self.wake_gen.get_mut(index) {
+            *g += 1;
         }
         self.join(index, &seeds);
     }
@@ -688,11 +699,11 @@ impl Cluster {
 
     /// Processes the next scheduled action if it is due by `until`.
     fn step(&mut self, until: Instant) -> bool {
-        let due = matches!(self.queue.peek(), Some(Reverse((at, _, _))) if *at <= until);
+        let due = self.queue.peek().is_some_and(|at| at <= until);
         if !due {
             return false;
         }
-        let Some(Reverse((at, _, slot))) = self.queue.pop() else { return false };
+        let Some((at, slot)) = self.queue.pop() else { return false };
         let Some(action) = self.slots.get_mut(slot as usize).and_then(Option::take) else { return true };
         self.free_slots.push(slot);
         self.now = self.now.max(at);
@@ -712,8 +723,13 @@ impl Cluster {
                 }
             }
             Action::Wake { node, generation } => {
+                // Most wakes are stale (an ack arrived before the probe timeout): decide that
+                // from the compact generation table without touching the node.
+                if self.wake_gen.get(node) != Some(&generation) {
+                    return true;
+                }
                 let Some(n) = self.nodes.get_mut(node) else { return true };
-                if n.running && n.stalled_until.is_none() && n.wake_gen == generation {
+                if n.running && n.stalled_until.is_none() {
                     n.wake_at = None;
                     n.node.handle_timeout(now);
                     self.drive(node);
@@ -754,7 +770,6 @@ impl Cluster {
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
-        self.next_seq += 1;
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 if let Some(s) = self.slots.get_mut(slot as usize) {
@@ -767,7 +782,7 @@ impl Cluster {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.queue.push(Reverse((at, self.next_seq, slot)));
+        self.queue.push(at, slot);
     }
 
     /// Drains node `index`'s outputs into the network and its event log, and schedules its
@@ -801,9 +816,14 @@ impl Cluster {
         let reschedule = wake.is_some() && wake != n.wake_at;
         if reschedule {
             n.wake_at = wake;
-            n.wake_gen += 1;
         }
-        let generation = n.wake_gen;
+        let generation = match self.wake_gen.get_mut(index) {
+            Some(g) => {
+                *g += u64::from(reschedule);
+                *g
+            }
+            None => 0,
+        };
         self.buf = buf;
         if let (true, Some(at)) = (reschedule, wake) {
             self.schedule(at, Action::Wake { node: index, generation });
@@ -853,7 +873,7 @@ impl Cluster {
             // arrives before an earlier one overtakes it. An entry that already arrived can
             // never count as overtaken (its arrival is not after `at`), so the list is only
             // pruned now and then, to stay short.
-            if n.in_flight.len() >= 32 {
+            if n.in_flight.len() >= 4 {
                 n.in_flight.retain(|&(_, arrival)| arrival > now);
             }
             match n.in_flight.iter_mut().find(|(d, _)| *d == to) {
