@@ -312,34 +312,38 @@ pub struct Node {
     next_push_pull: Instant,
     next_reconnect: Instant,
     next_reap: Instant,
-    join_retry: Option<(Instant, Duration)>,
-    probe: Option<Probe>,
-    leave: Option<Leave>,
-    relays: VecDeque<Relay>,
-    suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
     /// Members (alive or suspect, with a known address) other than this node.
     live: usize,
+    probe_cursor: usize,
     /// `retransmit_scale(live)`, kept up to date with `live` (every packet needs it).
     retransmit_scale: u32,
-    probe_cursor: usize,
-    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
-    probe_order: Vec<u32>,
     next_seq: u32,
+    /// `config.mtu` and `config.max_inbound_packet`, beside the other fields every packet
+    /// reads.
+    mtu: usize,
+    max_inbound_packet: usize,
     awareness: Awareness,
     joined: bool,
-    // -- read by every datagram in and out --
+    join_retry: Option<(Instant, Duration)>,
+    probe: Option<Probe>,
+    queue: BroadcastQueue,
     stats: Stats,
+    // -- read by every datagram in and out --
     limiter: RateLimiter,
     scratch: Vec<u8>,
     /// The decoded messages of the datagram being handled (empty in between).
     messages: Vec<Message<'static>>,
-    /// While a state-exchange chunk is applied: where the next member probably is.
-    sync_hint: Option<usize>,
     /// Inline (for usual names) so that checking a ping's target reads no other cache line.
     name: Name,
     outbox: Outbox,
     events: VecDeque<Event>,
-    queue: BroadcastQueue,
+    leave: Option<Leave>,
+    relays: VecDeque<Relay>,
+    suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
+    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
+    probe_order: Vec<u32>,
+    /// While a state-exchange chunk is applied: where the next member probably is.
+    sync_hint: Option<usize>,
     members: FastMap<Name, Member>,
     config: Config,
 
@@ -421,6 +425,8 @@ impl Node {
             suspicions: FastMap::with_hasher(hasher.clone()),
             conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
+            mtu: config.mtu,
+            max_inbound_packet: config.max_inbound_packet,
             retransmit_scale: retransmit_scale(0),
             last_death: None,
             probe_order: Vec::new(),
@@ -648,7 +654,7 @@ impl Node {
         if self.has_left() {
             return;
         }
-        if datagram.len() > self.config.max_inbound_packet {
+        if datagram.len() > self.max_inbound_packet {
             self.stats.dropped_oversized += 1;
             return;
         }
@@ -664,7 +670,9 @@ impl Node {
                 let mut msgs = recycle(core::mem::take(&mut self.messages));
                 match wire::decode_body(body, &mut msgs) {
                     Ok(skipped) => {
-                        self.stats.unknown_messages_skipped += skipped as u64;
+                        if skipped > 0 {
+                            self.stats.unknown_messages_skipped += skipped as u64;
+                        }
                         if let Some(nonce) = nonce {
                             self.replay.record(&nonce);
                         }
@@ -925,7 +933,7 @@ impl Node {
 
     /// Frames one outgoing packet; `None` if there is nothing worth sending or it cannot fit.
     fn assemble(&mut self, out: &Outgoing, buf: &mut [u8]) -> Option<usize> {
-        let limit = buf.len().min(self.config.mtu);
+        let limit = buf.len().min(self.mtu);
         let buf = buf.get_mut(..limit)?;
         let encrypted = self.config.keyring.is_enabled();
         let label = self.config.label.as_bytes();
@@ -940,7 +948,8 @@ impl Node {
         };
         body.copy_from_slice(out_body);
         pos += out_body.len();
-        if out.piggyback {
+        // An empty queue (the steady state) needs neither the limits nor the queue's buckets.
+        if out.piggyback && !self.queue.is_idle() {
             let limit = self.retransmit_limit();
             let user_limit = self.user_retransmit_limit();
             let budget = self.config.user_broadcast_budget;

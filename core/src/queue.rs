@@ -25,12 +25,14 @@ struct Entry {
 /// `c` times, newest first, so packing takes from the front of the first buckets and a packed
 /// entry moves to the next bucket, usually to one of its ends (no tree rebalancing per entry).
 #[derive(Clone, Debug)]
+// `repr(C)`: `len` and `buckets` (all that most packets read) come first, in one cache line.
+#[repr(C)]
 pub(crate) struct BroadcastQueue {
+    len: usize,
     buckets: Vec<VecDeque<Entry>>,
     /// The id of the queued entry about each member.
     by_member: IndexMap<Box<str>, u64, foldhash::fast::FixedState>,
     next_id: u64,
-    len: usize,
     user_entries: usize,
     /// Reused by `fill`: the entries packed from each bucket, in queue order.
     packed: Vec<(usize, Entry)>,
@@ -56,6 +58,11 @@ impl BroadcastQueue {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Nothing queued and no memory held: [`BroadcastQueue::fill`] would do nothing.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.len == 0 && self.buckets.is_empty()
     }
 
     /// A new entry: never sent, newer than every other, so it goes first.
@@ -123,7 +130,7 @@ impl BroadcastQueue {
         user_limit: u32,
         user_budget: usize,
     ) -> usize {
-        if self.len == 0 && self.buckets.is_empty() {
+        if self.is_idle() {
             // The steady state: nothing to piggyback and no memory to give back.
             return 0;
         }

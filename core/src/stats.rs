@@ -13,6 +13,8 @@ pub struct Stats {
     pub packets_out: u64,
     /// Their bytes.
     pub bytes_out: u64,
+    /// Probes this node started.
+    pub probes_sent: u64,
     /// Larger than `max_inbound_packet`.
     pub dropped_oversized: u64,
     /// Over the per-source or global rate limit.
@@ -32,8 +34,6 @@ pub struct Stats {
     pub unknown_messages_skipped: u64,
     /// Pings for a name other than ours (a stale address); not answered.
     pub misdirected_pings: u64,
-    /// Probes this node started.
-    pub probes_sent: u64,
     /// Probes that got no ack, directly or indirectly.
     pub probes_failed: u64,
     /// Indirect probe requests (PING-REQ) sent.
