@@ -4,6 +4,9 @@
 //!
 //! `cargo run --release -p rumor-sim --example speed -- [NODES] [WINDOW_S] [WINDOWS] [SEED]`
 //!
+//! For thousands of nodes, set `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc's malloc then
+//! asks for transparent huge pages; `docs/benchmarks.md` gives figures with and without).
+//!
 //! The cluster is formed with [`Cluster::bootstrap`] (every node knows every other, nothing
 //! queued), then runs 30 s so the first anti-entropy round after start-up passes, then
 //! `WINDOWS` windows of `WINDOW_S` simulated seconds each are timed. Steady state includes
