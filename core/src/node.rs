@@ -199,6 +199,9 @@ impl Outbox {
     }
 }
 
+/// Messages of one datagram decoded onto the stack before the node's message vector is used.
+const INLINE_MESSAGES: usize = 4;
+
 /// Longest body kept inline: a probe, an ack, a ping-req or a suspicion with names of up to
 /// 64 bytes.
 const INLINE_BODY: usize = 110;
@@ -665,10 +668,25 @@ impl Node {
         let mut scratch = core::mem::take(&mut self.scratch);
         match self.open_frame(datagram, &mut scratch) {
             Ok((nonce, body)) => {
-                // The message vector's allocation is kept between datagrams; it holds no
-                // messages in between, so it can change lifetime without copying anything.
+                // Nearly every packet holds one or two messages: they are decoded onto the
+                // stack. Longer packets (gossip, state exchange) go to the message vector,
+                // whose allocation is kept between datagrams; it holds no messages in between,
+                // so it can change lifetime without copying anything.
+                let mut inline = [Message::Ack { seq: 0 }; INLINE_MESSAGES];
+                let mut count = 0;
                 let mut msgs = recycle(core::mem::take(&mut self.messages));
-                match wire::decode_body(body, &mut msgs) {
+                let decoded = wire::decode_body_with(body, |msg| {
+                    if let Some(slot) = inline.get_mut(count) {
+                        *slot = msg;
+                    } else {
+                        if count == INLINE_MESSAGES {
+                            msgs.extend_from_slice(&inline);
+                        }
+                        msgs.push(msg);
+                    }
+                    count += 1;
+                });
+                match decoded {
                     Ok(skipped) => {
                         if skipped > 0 {
                             self.stats.unknown_messages_skipped += skipped as u64;
@@ -676,7 +694,9 @@ impl Node {
                         if let Some(nonce) = nonce {
                             self.replay.record(&nonce);
                         }
-                        self.process(now, from, &msgs);
+                        let list =
+                            if count <= INLINE_MESSAGES { inline.get(..count).unwrap_or_default() } else { &msgs };
+                        self.process(now, from, list);
                     }
                     Err(e) => self.count_drop(e),
                 }

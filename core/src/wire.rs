@@ -399,11 +399,21 @@ pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
 /// Decodes a whole body into `out`, validating every message, and returns how many messages
 /// of unknown (newer) types were skipped. On error `out` may hold a prefix of the body;
 /// callers must discard it (the node drops the whole packet).
-pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result<usize, DecodeError> {
+pub fn decode_body<'a>(body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result<usize, DecodeError> {
     out.clear();
-    let mut skipped = 0;
+    decode_body_with(body, |msg| out.push(msg))
+}
+
+/// [`decode_body`] handing each validated message to `push`, in order, instead of collecting
+/// them (the node keeps the usual one or two on its stack). On error some messages may have
+/// been pushed; callers must discard them.
+pub(crate) fn decode_body_with<'a>(
+    mut body: &'a [u8],
+    mut push: impl FnMut(Message<'a>),
+) -> Result<usize, DecodeError> {
+    let (mut count, mut skipped) = (0, 0);
     while !body.is_empty() {
-        if out.len() + skipped == MAX_MESSAGES_PER_PACKET {
+        if count + skipped == MAX_MESSAGES_PER_PACKET {
             return Err(DecodeError::TooManyMessages);
         }
         let (len, prefix) = match body.first() {
@@ -428,7 +438,8 @@ pub fn decode_body<'a>(mut body: &'a [u8], out: &mut Vec<Message<'a>>) -> Result
             return Err(DecodeError::Malformed);
         }
         msg.validate()?;
-        out.push(msg);
+        push(msg);
+        count += 1;
     }
     Ok(skipped)
 }

@@ -454,3 +454,20 @@ fn the_periodic_exchange_sends_a_digest_and_a_quiet_node_skips_gossip_ticks() {
     assert!(wakes <= probes as usize * 2 + 8, "{wakes} wake-ups in {span:?}: gossip ticks were not skipped");
     assert!(digests >= 1, "no anti-entropy digest sent");
 }
+
+/// A node decodes up to four messages of a datagram onto its stack and the rest into a vector:
+/// every message of a packet is applied, in order, on both sides of that boundary.
+#[test]
+fn every_message_of_a_packet_is_applied_whatever_its_count() {
+    for count in [1u16, 3, 4, 5, 6, 9, 46] {
+        let mut node = node_with(Config::lan());
+        let names: Vec<String> = (0..count).map(|i| format!("member-{i:04}")).collect();
+        let mut msgs: Vec<Message<'_>> = names.iter().zip(0..).map(|(n, i)| alive(n, 1000 + i, 0)).collect();
+        // The last message overrides the first: order matters.
+        msgs.push(alive(&names[0], 1000, 7));
+        node.handle_datagram(Instant::ZERO, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
+        assert_eq!(node.live_members(), usize::from(count) + 1, "{count} messages");
+        assert_eq!(node.member("member-0000").map(|m| m.incarnation), Some(7), "{count} messages");
+        assert_eq!(node.stats().dropped_malformed, 0);
+    }
+}
