@@ -1730,12 +1730,8 @@ impl Node {
         picked
     }
 
-    fn retransmit_scale(&self) -> u32 {
-        self.retransmit_scale
-    }
-
     fn retransmit_limit(&self) -> u32 {
-        self.config.retransmit_mult.saturating_mul(self.retransmit_scale())
+        self.config.retransmit_mult.saturating_mul(self.retransmit_scale)
     }
 
     /// User broadcasts are retransmitted `2 × retransmit_mult` more times than member updates.
@@ -1744,7 +1740,7 @@ impl Node {
     /// at 4 transmissions (clusters under 9 members) the simulator's seed sweep lost about one
     /// broadcast in a hundred without any packet loss.
     fn user_retransmit_limit(&self) -> u32 {
-        self.config.retransmit_mult.saturating_mul(self.retransmit_scale() + 2)
+        self.config.retransmit_mult.saturating_mul(self.retransmit_scale + 2)
     }
 
     /// Body bytes available in a packet. Always leaves room for encryption, so a packet sized

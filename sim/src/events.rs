@@ -34,7 +34,6 @@ pub(crate) struct EventQueue {
     min: [u64; BUCKETS - 1],
     /// Bit `i - 1` set: bucket `i` is not empty.
     occupied: u64,
-    len: usize,
 }
 
 impl EventQueue {
@@ -45,20 +44,18 @@ impl EventQueue {
             later: core::array::from_fn(|_| Vec::new()),
             min: [u64::MAX; BUCKETS - 1],
             occupied: 0,
-            len: 0,
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.now.len() + self.later.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Queues `slot` at `at`. A time before the last one popped is queued at that one (the
     /// simulator never does this; it keeps the queue's order valid if it did).
     pub(crate) fn push(&mut self, at: Instant, slot: u32) {
         let t = at.as_micros().max(self.reference);
-        self.len += 1;
         self.place(t, slot);
     }
 
@@ -95,7 +92,6 @@ impl EventQueue {
             self.refill();
         }
         let slot = self.now.pop_front()?;
-        self.len -= 1;
         Some((Instant::from_micros(self.reference), slot))
     }
 
