@@ -453,7 +453,7 @@ impl Node {
             next_user_id: rng.next_u64(),
             nonces: NonceSeq::new(nonce),
             scratch: Vec::new(),
-            messages: Vec::with_capacity(64),
+            messages: Vec::new(),
             sync_hint: None,
             digest: None,
             stats: Stats::default(),

@@ -9,10 +9,18 @@
 //! Prints a human summary and one JSON line (`{"nodes": …}`) for docs/benchmarks.md. With
 //! `RUMOR_BENCH_ALONE=1` the agents join nobody, which measures the fixed cost of an agent.
 
+use std::alloc::System;
 use std::time::Duration;
+
+use cap::Cap;
 
 use rumor_node::{Agent, AgentConfig, Handle};
 use tokio::time::Instant;
+
+/// Counts the heap: live bytes and the peak, to tell what the agents hold from what the
+/// allocator keeps.
+#[global_allocator]
+static HEAP: Cap<System> = Cap::new(System, usize::MAX);
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -56,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // RUMOR_BENCH_ALONE=1: agents that join nobody, to measure the fixed cost of an agent.
     let alone = std::env::var_os("RUMOR_BENCH_ALONE").is_some();
     let rss_before = rss_kib();
+    let heap_before = HEAP.allocated();
     let t0 = Instant::now();
     let mut agents = Vec::with_capacity(nodes);
     let mut seeds = Vec::new();
@@ -99,6 +108,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Let the join-time gossip and sync traffic die down, then measure a quiet window.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_steady = rss_kib();
+    let heap_steady = HEAP.allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
+    let heap_peak = HEAP.max_allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
     let (cpu0, w0) = (cpu_seconds(), Instant::now());
     let bytes0: u64 = sum_bytes(&handles).await;
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
@@ -114,9 +125,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * cpu / wall / nodes as f64,
         bytes as f64 / wall / nodes as f64,
     );
+    println!("heap per node: {heap_steady:.1} KiB live in the quiet window, {heap_peak:.1} KiB at the peak");
 
     if alone {
-        println!("{}", serde_json::json!({"nodes": nodes, "alone": true, "rss_per_node_kib": per_node_kib}));
+        println!(
+            "{}",
+            serde_json::json!({"nodes": nodes, "alone": true, "rss_per_node_kib": per_node_kib,
+            "heap_live_per_node_kib": heap_steady})
+        );
         return Ok(());
     }
     // Kill one (no leave) and time detection by every other node.
@@ -154,6 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({
             "nodes": nodes, "preset": preset, "converged_s": converged_s,
             "rss_total_kib": rss_steady, "rss_per_node_kib": per_node_kib,
+            "heap_live_per_node_kib": heap_steady, "heap_peak_per_node_kib": heap_peak,
             "idle_cpu_percent": 100.0 * cpu / wall, "bytes_per_node_per_s": bytes as f64 / wall / nodes as f64,
             "detect_first_s": first, "detect_all_s": all,
         })

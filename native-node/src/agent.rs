@@ -28,6 +28,33 @@ use crate::{keys, meta};
 const EVENT_BUFFER: usize = 256;
 /// Datagrams read per wake-up before the driver sends what they caused.
 const RECV_BATCH: usize = 64;
+
+/// Largest datagram any configuration accepts (`max_inbound_packet` is at most 65 535), plus
+/// the byte that shows a datagram to be oversized.
+const MAX_DATAGRAM: usize = 65_536;
+
+thread_local! {
+    /// The datagram buffers, one pair per runtime thread rather than per agent: a thousand
+    /// agents in one process would otherwise hold ~10 KiB each of buffers that are only used
+    /// between two awaits. A driver borrows them only synchronously (never across an await).
+    static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Runs `f` with this thread's receive and send buffers, cut to `recv_len` and `send_len`.
+fn with_buffers<R>(recv_len: usize, send_len: usize, f: impl FnOnce(&mut [u8], &mut [u8]) -> R) -> R {
+    BUFFERS.with(|b| {
+        let mut b = b.borrow_mut();
+        let (recv, send) = &mut *b;
+        for (buf, len) in [(&mut *recv, recv_len), (&mut *send, send_len)] {
+            if buf.len() < len {
+                buf.resize(len, 0);
+            }
+        }
+        let recv = recv.get_mut(..recv_len).unwrap_or_default();
+        let send = send.get_mut(..send_len).unwrap_or_default();
+        f(recv, send)
+    })
+}
 /// How often seeds whose names did not resolve are looked up again.
 const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
@@ -414,9 +441,8 @@ impl Agent {
         getrandom::fill(&mut seed).map_err(|e| StartError::Random(format!("no randomness: {e}")))?;
         let clock = tokio::time::Instant::now();
         let identity = Identity { name: config.name.clone(), addr, meta: meta::encode(&config.meta) };
-        let mtu = config.protocol.mtu;
         // One byte more than accepted, so that an oversized datagram is seen (and counted) as such.
-        let recv_len = config.protocol.max_inbound_packet + 1;
+        let recv_len = (config.protocol.max_inbound_packet + 1).min(MAX_DATAGRAM);
         let mut node = Node::new(config.protocol.clone(), identity, seed, now(clock)).map_err(StartError::Node)?;
         let mdns_enabled = config.mdns;
         let label = config.protocol.label.clone();
@@ -439,7 +465,7 @@ impl Agent {
         tracing::info!(name = %config.name, bind = %local_addr, advertise = %addr, seeds = ?config.join, "agent started");
 
         let driver = Driver {
-            node,
+            node: Box::new(node),
             socket,
             clock,
             commands: rx,
@@ -448,14 +474,13 @@ impl Agent {
             unresolved: has_seeds,
             joined_seeds: !has_seeds,
             keyring_file: config.keyring_file.clone(),
-            send_buf: vec![0; mtu],
-            recv_buf: vec![0; recv_len],
+            recv_len,
             leave_waiters: Vec::new(),
+            stopped: stopped_tx,
         };
-        let driver = tokio::spawn(async move {
-            driver.run().await;
-            let _ = stopped_tx.send(true);
-        });
+        // The driver future itself, not an `async` block around it: the block would hold the
+        // driver twice (once captured, once in `run`'s state), doubling each agent's task.
+        let driver = tokio::spawn(driver.run());
 
         let http = match http_listener {
             Some(listener) => {
@@ -510,7 +535,9 @@ fn now(clock: tokio::time::Instant) -> Instant {
 }
 
 struct Driver {
-    node: Node,
+    /// Boxed: an `async fn` taking `self` holds its argument twice (rust-lang/rust#62958), so a
+    /// node inline would double in every agent's task.
+    node: Box<Node>,
     socket: UdpSocket,
     clock: tokio::time::Instant,
     commands: mpsc::Receiver<Command>,
@@ -521,13 +548,20 @@ struct Driver {
     /// `join` was called with seeds (so `is_joined` means a seed answered).
     joined_seeds: bool,
     keyring_file: Option<PathBuf>,
-    send_buf: Vec<u8>,
-    recv_buf: Vec<u8>,
+    /// Receive buffer length: `max_inbound_packet + 1`.
+    recv_len: usize,
     leave_waiters: Vec<oneshot::Sender<u32>>,
+    /// Set once `run` returns.
+    stopped: watch::Sender<bool>,
 }
 
 impl Driver {
     async fn run(mut self) {
+        self.serve().await;
+        let _ = self.stopped.send(true);
+    }
+
+    async fn serve(&mut self) {
         let mut next_resolve = tokio::time::Instant::now();
         loop {
             self.flush().await;
@@ -548,49 +582,70 @@ impl Driver {
                     }
                     Some(cmd) => self.command(cmd),
                 },
-                r = self.socket.recv_from(&mut self.recv_buf) => {
-                    match r {
-                        Ok((n, from)) => self.receive(n, from),
-                        Err(e) => tracing::debug!("recv: {e}"),
-                    }
-                    for _ in 0..RECV_BATCH {
-                        match self.socket.try_recv_from(&mut self.recv_buf) {
-                            Ok((n, from)) => self.receive(n, from),
-                            Err(_) => break,
-                        }
-                    }
-                }
+                r = self.socket.readable() => match r {
+                    Ok(()) => self.receive(),
+                    Err(e) => tracing::debug!("recv: {e}"),
+                },
                 () = tokio::time::sleep_until(deadline) => {
                     let t = now(self.clock);
                     self.node.handle_timeout(t);
                 }
                 () = tokio::time::sleep_until(next_resolve), if self.unresolved => {
-                    self.resolve_seeds().await;
+                    // Boxed: its state (name lookups) would otherwise enlarge every agent's task.
+                    Box::pin(self.resolve_seeds()).await;
                     next_resolve = tokio::time::Instant::now() + RESOLVE_RETRY;
                 }
             }
         }
     }
 
-    fn receive(&mut self, n: usize, from: SocketAddr) {
-        let t = now(self.clock);
-        if let Some(bytes) = self.recv_buf.get(..n) {
-            self.node.handle_datagram(t, from, bytes);
-        }
+    /// Handles the datagrams waiting on the socket (a batch at most), after readiness.
+    fn receive(&mut self) {
+        let (node, socket, clock) = (&mut self.node, &self.socket, self.clock);
+        with_buffers(self.recv_len, 0, |buf, _| {
+            for _ in 0..RECV_BATCH {
+                match socket.try_recv_from(buf) {
+                    Ok((n, from)) => {
+                        if let Some(bytes) = buf.get(..n) {
+                            node.handle_datagram(now(clock), from, bytes);
+                        }
+                    }
+                    Err(e) => {
+                        if e.kind() != std::io::ErrorKind::WouldBlock {
+                            tracing::debug!("recv: {e}");
+                        }
+                        break;
+                    }
+                }
+            }
+        });
     }
 
     async fn flush(&mut self) {
         let t = now(self.clock);
-        while let Some(tx) = self.node.poll_transmit(t, &mut self.send_buf) {
-            let Some(bytes) = self.send_buf.get(..tx.size) else { continue };
-            match self.socket.try_send_to(bytes, tx.destination) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.socket.send_to(bytes, tx.destination).await {
-                        tracing::debug!(to = %tx.destination, "send: {e}");
+        let mtu = self.node.config().mtu;
+        loop {
+            // Send from the thread's buffer while the socket takes datagrams; a datagram it
+            // refuses for now is copied out and awaited (the buffer is never held across an
+            // await).
+            let (node, socket) = (&mut self.node, &self.socket);
+            // Exactly an MTU: the node fills what it is given.
+            let blocked = with_buffers(0, mtu, |_, send| {
+                while let Some(tx) = node.poll_transmit(t, send) {
+                    let Some(bytes) = send.get(..tx.size) else { continue };
+                    match socket.try_send_to(bytes, tx.destination) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            return Some((bytes.to_vec(), tx.destination));
+                        }
+                        Err(e) => tracing::debug!(to = %tx.destination, "send: {e}"),
                     }
                 }
-                Err(e) => tracing::debug!(to = %tx.destination, "send: {e}"),
+                None
+            });
+            let Some((bytes, to)) = blocked else { return };
+            if let Err(e) = self.socket.send_to(&bytes, to).await {
+                tracing::debug!(%to, "send: {e}");
             }
         }
     }
