@@ -9,7 +9,6 @@
 //! Prints a human summary and one JSON line (`{"nodes": …}`) for docs/benchmarks.md. With
 //! `RUMOR_BENCH_ALONE=1` the agents join nobody, which measures the fixed cost of an agent.
 
-use std::alloc::System;
 use std::time::Duration;
 
 use cap::Cap;
@@ -18,9 +17,13 @@ use rumor_node::{Agent, AgentConfig, Handle};
 use tokio::time::Instant;
 
 /// Counts the heap: live bytes and the peak, to tell what the agents hold from what the
-/// allocator keeps.
+/// allocator keeps. The allocator is the `rumor` binary's (see `rumor_node::memory`).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
-static HEAP: Cap<System> = Cap::new(System, usize::MAX);
+static HEAP: Cap<rumor_node::memory::Jemalloc> = Cap::new(rumor_node::memory::Jemalloc, usize::MAX);
+#[cfg(not(feature = "jemalloc"))]
+#[global_allocator]
+static HEAP: Cap<std::alloc::System> = Cap::new(std::alloc::System, usize::MAX);
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -55,6 +58,7 @@ async fn alive_counts(handles: &[Handle]) -> (usize, usize) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    rumor_node::memory::purge_in_background();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let nodes: usize = args.first().map_or(Ok(1000), |s| s.parse())?;
     let preset = args.get(1).map_or("lan", String::as_str);

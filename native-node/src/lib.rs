@@ -23,6 +23,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 mod mdns;
+pub mod memory;
 pub mod meta;
 pub mod metrics;
 pub mod simulate;

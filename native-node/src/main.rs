@@ -96,10 +96,15 @@ enum KeysOp {
     },
 }
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOC: rumor_node::memory::Jemalloc = rumor_node::memory::Jemalloc;
+
 /// Exit status for configuration errors (like a usage error).
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    rumor_node::memory::purge_in_background();
     let cli = Cli::parse();
     match cli.command {
         Command::Keygen => match keys::generate() {

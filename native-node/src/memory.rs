@@ -1,0 +1,26 @@
+//! The allocator of the `rumor` binary.
+//!
+//! An agent's memory peaks while it joins: it learns every member at once and queues gossip
+//! about each. glibc's malloc keeps such a peak resident for good (freed chunks between live
+//! ones are not returned), which left a 1000-member agent at ~2.7× its live heap. With the
+//! `jemalloc` feature (on by default) the binary uses jemalloc, whose background threads give
+//! freed pages back to the system after about a second (`dirty_decay_ms`, set at build time in
+//! `.cargo/config.toml`): resident memory then follows the live heap. The library itself sets
+//! no allocator; an embedding program keeps its own.
+
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
+/// Turns on jemalloc's background purging; it matters only where [`Jemalloc`] is the global
+/// allocator. The build-time defaults already enable it; this keeps it on for builds made
+/// without them. Returns false without the `jemalloc` feature or if jemalloc refused.
+pub fn purge_in_background() -> bool {
+    #[cfg(feature = "jemalloc")]
+    {
+        tikv_jemalloc_ctl::background_thread::write(true).is_ok()
+    }
+    #[cfg(not(feature = "jemalloc"))]
+    {
+        false
+    }
+}
