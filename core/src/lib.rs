@@ -26,6 +26,7 @@ mod queue;
 mod ratelimit;
 pub mod state;
 mod stats;
+mod table;
 mod time;
 pub mod wire;
 

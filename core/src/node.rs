@@ -27,6 +27,7 @@ use crate::queue::BroadcastQueue;
 use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
 use crate::stats::Stats;
+use crate::table::NameTable;
 use crate::time::Instant;
 use crate::wire::{self, Addr, DecodeError, Header, MAX_NAME_LEN, Message, TAG_LEN};
 
@@ -43,7 +44,7 @@ const MAX_USER_SEEN: usize = 4096;
 /// How long a user broadcast id is remembered; far longer than any retransmission lasts.
 const USER_SEEN_TTL: Duration = Duration::from_secs(120);
 /// Event queue capacity kept once drained; a burst beyond it is released afterwards.
-const RETAINED_EVENTS: usize = 64;
+const RETAINED_EVENTS: usize = 8;
 /// Replay-window streams (sender lifetimes) tracked, at most.
 const MAX_REPLAY_STREAMS: usize = 8192;
 
@@ -201,6 +202,8 @@ impl Outbox {
 
 /// Messages of one datagram decoded onto the stack before the node's message vector is used.
 const INLINE_MESSAGES: usize = 4;
+/// Message vector capacity kept between datagrams (about 2 KiB); a longer one is released.
+const RETAINED_MESSAGES: usize = 32;
 
 /// Longest body kept inline: a probe, an ack, a ping-req or a suspicion with names of up to
 /// 64 bytes.
@@ -347,7 +350,7 @@ pub struct Node {
     probe_order: Vec<u32>,
     /// While a state-exchange chunk is applied: where the next member probably is.
     sync_hint: Option<usize>,
-    members: FastMap<Name, Member>,
+    members: NameTable<Member>,
     config: Config,
 
     // -- the rest --
@@ -424,7 +427,7 @@ impl Node {
             addr: identity.addr,
             meta: identity.meta.into_boxed_slice(),
             incarnation: 0,
-            members: FastMap::with_hasher(hasher.clone()),
+            members: NameTable::with_hasher(hasher.clone()),
             suspicions: FastMap::with_hasher(hasher.clone()),
             conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
@@ -699,6 +702,11 @@ impl Node {
                         self.process(now, from, list);
                     }
                     Err(e) => self.count_drop(e),
+                }
+                // A state-exchange chunk can hold a hundred messages: that allocation is
+                // given back rather than kept by every node between exchanges.
+                if msgs.capacity() > RETAINED_MESSAGES {
+                    msgs = Vec::new();
                 }
                 self.messages = recycle(msgs);
             }
@@ -1109,7 +1117,7 @@ impl Node {
         let Some(p) = self.probe.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
-        let exclude = self.members.get_index_of(&*target);
+        let exclude = self.members.get_index_of(&target);
         let helpers = self.random_members(self.config.indirect_checks as usize, exclude, Member::is_live);
         let nack = self.config.lifeguard.nacks;
         let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
@@ -1133,7 +1141,7 @@ impl Node {
         // Lifeguard: missing nacks mean our own links or CPU are the problem, not the target.
         let delta = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
         self.awareness.apply(i32::try_from(delta).unwrap_or(i32::MAX));
-        let Some(m) = self.members.get(&*p.target) else { return };
+        let Some(m) = self.members.get(&p.target) else { return };
         if !m.is_live() {
             return;
         }
@@ -1585,7 +1593,7 @@ impl Node {
     pub fn state_digest(&self) -> (u64, u32) {
         let me = State::from_update(Update::Alive { incarnation: self.incarnation, addr: self.addr, meta: &self.meta });
         let mut sum = member_hash(&self.name, &me);
-        for (name, m) in &self.members {
+        for (name, m) in self.members.iter() {
             sum = sum.wrapping_add(member_hash(name, &m.state));
         }
         (sum, u32::try_from(self.members.len() + 1).unwrap_or(u32::MAX))
@@ -1612,7 +1620,7 @@ impl Node {
         };
         let me = self.self_alive();
         push(&me, &mut buf, &mut pos);
-        for (name, m) in &self.members {
+        for (name, m) in self.members.iter() {
             if let Some(p) = &m.state.payload {
                 let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: &p.meta };
                 push(&alive, &mut buf, &mut pos);
@@ -1678,7 +1686,7 @@ impl Node {
         if self.members.len() != before {
             self.digest = None;
             let members = &self.members;
-            self.conflicts_reported.retain(|name, _| members.contains_key(name.as_str()));
+            self.conflicts_reported.retain(|name, _| members.get_index_of(name.as_str()).is_some());
             self.probe_order = (0..u32::try_from(self.members.len()).unwrap_or(u32::MAX)).collect();
             self.probe_order.shuffle(&mut self.rng);
             self.probe_cursor = 0;

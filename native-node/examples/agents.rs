@@ -109,7 +109,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("datagrams refused by the inbound rate limits during the join: {dropped}");
     }
 
-    // Let the join-time gossip and sync traffic die down, then measure a quiet window.
+    // Let the join-time gossip die down (every gossip queue empty, for at most a minute), give
+    // the allocator a few seconds to return what it freed, then measure a quiet window.
+    let drain_deadline = Instant::now() + Duration::from_secs(60);
+    let mut queued = usize::MAX;
+    while queued > 0 && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        queued = 0;
+        for h in &handles {
+            queued += h.metrics().await.map_or(0, |m| m.gossip_queue);
+        }
+    }
+    println!("gossip queues drained: {queued} updates left");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_steady = rss_kib();
     let heap_steady = HEAP.allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
