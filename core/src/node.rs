@@ -128,7 +128,7 @@ struct Suspicion {
     final_check: bool,
 }
 
-/// One entry of the member table: only what every member needs (56 bytes); the rare parts
+/// One entry of the member table: only what every member needs (48 bytes); the rare parts
 /// (a running suspicion, a reported name conflict) live in side tables keyed by name, so ten
 /// thousand members per node do not each carry room for them.
 #[derive(Clone, Debug)]
@@ -374,6 +374,8 @@ pub struct Node {
     digest: Option<(u64, u32)>,
     /// When a member last became `Dead` here: reconnection looks for recent deaths only.
     last_death: Option<Instant>,
+    /// The member count at the last reconnect tick (see `trim_member_table`).
+    members_at_trim: usize,
 }
 
 impl fmt::Debug for Node {
@@ -435,6 +437,7 @@ impl Node {
             max_inbound_packet: config.max_inbound_packet,
             retransmit_scale: retransmit_scale(0),
             last_death: None,
+            members_at_trim: 0,
             probe_order: Vec::new(),
             probe_cursor: 0,
             probe: None,
@@ -932,6 +935,7 @@ impl Node {
         if now >= self.next_reconnect {
             self.next_reconnect = now + self.config.reconnect_interval;
             self.reconnect(now);
+            self.trim_member_table();
         }
         if let Some((at, backoff)) = self.join_retry {
             if now >= at {
@@ -1676,6 +1680,18 @@ impl Node {
                 self.send_state(seed, false);
             }
         }
+    }
+
+    /// Once the member table has stopped growing (no new member for a reconnect interval),
+    /// gives back the room it grew into: up to a quarter of the table after a join, in every
+    /// node of the cluster.
+    fn trim_member_table(&mut self) {
+        let len = self.members.len();
+        if len == self.members_at_trim && self.members.capacity() > len + len / 16 + 16 {
+            self.members.shrink_to_fit();
+            self.probe_order.shrink_to_fit();
+        }
+        self.members_at_trim = len;
     }
 
     /// Forgets tombstones older than `tombstone_ttl`.

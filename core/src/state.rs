@@ -14,8 +14,9 @@
 //! Keeping the payload apart is what makes the merge order-free: a suspicion at incarnation 5
 //! that overtakes the alive claim at 5 that carried a new address must not lose that address.
 
-use alloc::boxed::Box;
 use core::net::SocketAddr;
+
+use thin_vec::ThinVec;
 
 use crate::wire::Addr;
 
@@ -50,8 +51,9 @@ pub struct Payload {
     /// come from the wire; 20 bytes instead of a `SocketAddr`'s 32, which counts at 10 000
     /// members per node). It orders exactly as the `SocketAddr` would.
     pub addr: Addr,
-    /// Application metadata.
-    pub meta: Box<[u8]>,
+    /// Application metadata. A thin vector (one pointer, no allocation when empty) rather
+    /// than a boxed slice: 8 bytes less in every member record.
+    pub meta: ThinVec<u8>,
 }
 
 /// One update about a member, as carried by an Alive / Suspect / Dead / Left message.

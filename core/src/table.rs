@@ -52,6 +52,13 @@ impl<V> NameTable<V> {
         self.index.reserve(additional, |&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n)));
     }
 
+    /// Gives back the room for more entries.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.shrink_to_fit(|&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n)));
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
         self.entries.iter().map(|(n, v)| (n, v))
     }
@@ -138,6 +145,11 @@ mod tests {
             *v = 9;
         }
         assert_eq!(t.get_key_value("a").map(|(n, v)| (n.as_str(), *v)), Some(("a", 9)));
+        t.reserve_exact(100);
+        assert!(t.capacity() >= 102);
+        t.shrink_to_fit();
+        assert_eq!(t.capacity(), 2);
+        assert_eq!((t.get_index_of("a"), t.get_index_of("a long name that is kept on the heap")), (Some(0), Some(1)));
     }
 
     proptest! {

@@ -122,15 +122,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("gossip queues drained: {queued} updates left");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let rss_steady = rss_kib();
-    let heap_steady = HEAP.allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
-    let heap_peak = HEAP.max_allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
     let (cpu0, w0) = (cpu_seconds(), Instant::now());
     let bytes0: u64 = sum_bytes(&handles).await;
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let wall = w0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let bytes = sum_bytes(&handles).await.saturating_sub(bytes0);
+    // Memory at the end of the quiet window: what a settled agent keeps.
+    let rss_steady = rss_kib();
+    let heap_steady = HEAP.allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
+    let heap_peak = HEAP.max_allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
     let per_node_kib = (rss_steady.saturating_sub(rss_before)) as f64 / nodes as f64;
     println!(
         "steady state: RSS {:.1} MiB total, {per_node_kib:.1} KiB per node; CPU {:.1} % of one core for all \
@@ -140,7 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * cpu / wall / nodes as f64,
         bytes as f64 / wall / nodes as f64,
     );
-    println!("heap per node: {heap_steady:.1} KiB live in the quiet window, {heap_peak:.1} KiB at the peak");
+    println!("heap per node: {heap_steady:.1} KiB live at the end of the quiet window, {heap_peak:.1} KiB at the peak");
 
     if alone {
         println!(

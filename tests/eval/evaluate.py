@@ -170,7 +170,8 @@ def key(args):
 
 # glibc's malloc asks for transparent huge pages: a 10 000-node simulation holds ~11 GB of
 # member tables, and with 4 KiB pages nearly every access to another node's state also misses
-# the TLB (docs/benchmarks.md, "Simulator"). Other C libraries ignore the variable.
+# the TLB (docs/benchmarks.md, "Simulator"). It applies to a `rumor` built without its default
+# `jemalloc` feature; jemalloc ignores it (and its own `thp:always` made `rumor sim` slower).
 SIM_ENV = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", **os.environ}
 
 
