@@ -1871,3 +1871,16 @@ fn retransmit_scale(live: usize) -> u32 {
 fn reap_interval(config: &Config) -> Duration {
     (config.tombstone_ttl / 8).max(Duration::from_secs(1))
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// Every node keeps a record per member (a thousand agents in one process hold a million
+    /// of them), so their size is a budget (docs/benchmarks.md, "Agents on loopback").
+    #[test]
+    fn member_record_sizes() {
+        assert_eq!(core::mem::size_of::<Member>(), 48);
+        assert_eq!(core::mem::size_of::<(Name, Member)>(), 72, "one entry of the member table");
+    }
+}
