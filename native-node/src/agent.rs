@@ -28,6 +28,8 @@ use crate::{keys, meta};
 const EVENT_BUFFER: usize = 256;
 /// Datagrams read per wake-up before the driver sends what they caused.
 const RECV_BATCH: usize = 64;
+/// How often seeds whose names did not resolve are looked up again.
+const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 /// Largest datagram any configuration accepts (`max_inbound_packet` is at most 65 535), plus
 /// the byte that shows a datagram to be oversized.
@@ -55,8 +57,6 @@ fn with_buffers<R>(recv_len: usize, send_len: usize, f: impl FnOnce(&mut [u8], &
         f(recv, send)
     })
 }
-/// How often seeds whose names did not resolve are looked up again.
-const RESOLVE_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the agent could not start.
 #[derive(Debug)]
@@ -591,8 +591,7 @@ impl Driver {
                     self.node.handle_timeout(t);
                 }
                 () = tokio::time::sleep_until(next_resolve), if self.unresolved => {
-                    // Boxed: its state (name lookups) would otherwise enlarge every agent's task.
-                    Box::pin(self.resolve_seeds()).await;
+                    self.resolve_seeds().await;
                     next_resolve = tokio::time::Instant::now() + RESOLVE_RETRY;
                 }
             }
