@@ -26,6 +26,11 @@ fn hash(hasher: &Hasher, name: &str) -> u64 {
     hasher.hash_one(name)
 }
 
+/// The hash of the entry at an index position, for the index to move it when it grows.
+fn rehash<'a, V>(entries: &'a [(Name, V)], hasher: &'a Hasher) -> impl Fn(&u32) -> u64 + 'a {
+    move |&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n))
+}
+
 /// The position as stored in the index (tables are bounded far below 2³² entries by
 /// `Config::max_members`).
 fn pos(i: usize) -> u32 {
@@ -48,15 +53,13 @@ impl<V> NameTable<V> {
     /// Room for `additional` more entries without growing, and not more.
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.reserve(additional, |&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n)));
+        self.index.reserve(additional, rehash(&self.entries, &self.hasher));
     }
 
     /// Gives back the room for more entries.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.shrink_to_fit(|&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n)));
+        self.index.shrink_to_fit(rehash(&self.entries, &self.hasher));
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
@@ -95,8 +98,7 @@ impl<V> NameTable<V> {
         let i = self.entries.len();
         let h = hash(&self.hasher, &name);
         self.entries.push((name, value));
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(h, pos(i), |&j| entries.get(j as usize).map_or(0, |(n, _)| hash(hasher, n)));
+        self.index.insert_unique(h, pos(i), rehash(&self.entries, &self.hasher));
         (i, None)
     }
 
@@ -109,11 +111,8 @@ impl<V> NameTable<V> {
         }
         self.entries.shrink_to(self.entries.len() + self.entries.len() / 4);
         self.index = HashTable::with_capacity(self.entries.len());
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        for (i, (n, _)) in entries.iter().enumerate() {
-            self.index.insert_unique(hash(hasher, n), pos(i), |&j| {
-                entries.get(j as usize).map_or(0, |(n, _)| hash(hasher, n))
-            });
+        for (i, (n, _)) in self.entries.iter().enumerate() {
+            self.index.insert_unique(hash(&self.hasher, n), pos(i), rehash(&self.entries, &self.hasher));
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use cap::Cap;
 
-use rumor_node::{Agent, AgentConfig, Handle};
+use rumor_node::{Agent, AgentConfig, Handle, NodeMetrics};
 use tokio::time::Instant;
 
 /// Counts the heap: live bytes and the peak, to tell what the agents hold from what the
@@ -102,32 +102,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if let Some(s) = converged_s {
         println!("converged: every node sees {nodes} alive, {s:.1} s after the first start");
-        let mut dropped = 0;
-        for h in &handles {
-            dropped += h.metrics().await.map_or(0, |m| m.stats.dropped_rate_limited);
-        }
+        let dropped = sum_metric(&handles, |m| m.stats.dropped_rate_limited).await;
         println!("datagrams refused by the inbound rate limits during the join: {dropped}");
     }
 
     // Let the join-time gossip die down (every gossip queue empty, for at most a minute), give
     // the allocator a few seconds to return what it freed, then measure a quiet window.
     let drain_deadline = Instant::now() + Duration::from_secs(60);
-    let mut queued = usize::MAX;
+    let mut queued = u64::MAX;
     while queued > 0 && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        queued = 0;
-        for h in &handles {
-            queued += h.metrics().await.map_or(0, |m| m.gossip_queue);
-        }
+        queued = sum_metric(&handles, |m| m.gossip_queue as u64).await;
     }
     println!("gossip queues drained: {queued} updates left");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (cpu0, w0) = (cpu_seconds(), Instant::now());
-    let bytes0: u64 = sum_bytes(&handles).await;
+    let bytes0 = sum_metric(&handles, |m| m.stats.bytes_out).await;
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let wall = w0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    let bytes = sum_bytes(&handles).await.saturating_sub(bytes0);
+    let bytes = sum_metric(&handles, |m| m.stats.bytes_out).await.saturating_sub(bytes0);
     // Memory at the end of the quiet window: what a settled agent keeps.
     let rss_steady = rss_kib();
     let heap_steady = HEAP.allocated().saturating_sub(heap_before) as f64 / 1024.0 / nodes as f64;
@@ -197,12 +191,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn sum_bytes(handles: &[Handle]) -> u64 {
+/// `field` of every agent's metrics, summed (an agent that no longer answers counts 0).
+async fn sum_metric(handles: &[Handle], field: impl Fn(&NodeMetrics) -> u64) -> u64 {
     let mut total = 0;
     for h in handles {
-        if let Ok(m) = h.metrics().await {
-            total += m.stats.bytes_out;
-        }
+        total += h.metrics().await.map_or(0, |m| field(&m));
     }
     total
 }
