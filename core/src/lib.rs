@@ -19,6 +19,7 @@ extern crate std;
 mod config;
 mod crypto;
 mod event;
+pub mod hint;
 mod lifeguard;
 mod name;
 mod node;

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 use core::hash::Hasher;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
 use indexmap::IndexMap;
@@ -1012,6 +1012,61 @@ impl Node {
             self.events = VecDeque::new();
         }
         event
+    }
+
+    /// Asks the CPU to start loading the part of this node that every datagram and timer
+    /// reads (its first ~1.1 KiB: timers, probe, gossip queue, counters, rate limiter,
+    /// outbox; and the configuration's label, keyring and probe settings). A runtime that knows which node it will drive next, like a simulator of
+    /// thousands of nodes whose states do not fit in the CPU caches, calls this one event
+    /// ahead so the loads overlap with the current event. It changes nothing else.
+    #[inline]
+    pub fn prefetch(&self) {
+        use crate::hint::prefetch;
+        // One field per 64-byte line of the hot region (`Node` is `repr(C)`).
+        prefetch(&self.next_probe);
+        prefetch(&self.mtu);
+        prefetch(&self.probe);
+        prefetch(&self.queue);
+        prefetch(&self.stats);
+        prefetch(&self.limiter);
+        prefetch(&self.scratch);
+        prefetch(&self.name);
+        prefetch(&self.outbox);
+        prefetch(&self.events);
+        prefetch(&self.relays);
+        prefetch(&self.probe_order);
+        prefetch(&self.members);
+        // What the packet path reads of the configuration (its layout is the compiler's).
+        prefetch(&self.config.label);
+        prefetch(&self.config.keyring);
+        prefetch(&self.config.probe_timeout);
+        prefetch(&self.config.lifeguard);
+    }
+
+    /// The step after [`Node::prefetch`], once the node's own state is in cache: starts
+    /// loading what handling the next input reads elsewhere in memory. For a datagram from
+    /// `datagram_from`, the two rate-limiter slots of its source; for a timer (`None`), the
+    /// line of the probe order that names the next member to probe. It changes nothing.
+    #[inline]
+    pub fn prefetch_input(&self, datagram_from: Option<IpAddr>) {
+        match datagram_from {
+            Some(ip) => self.limiter.prefetch(ip),
+            None => {
+                if let Some(i) = self.probe_order.get(self.probe_cursor) {
+                    crate::hint::prefetch(i);
+                }
+            }
+        }
+    }
+
+    /// The step after [`Node::prefetch_input`] for a timer: starts loading the member table
+    /// entry of the next member to probe. It changes nothing.
+    #[inline]
+    pub fn prefetch_probe_target(&self) {
+        let next = self.probe_order.get(self.probe_cursor).and_then(|&i| self.members.get_index(i as usize));
+        if let Some((_, member)) = next {
+            crate::hint::prefetch(member);
+        }
     }
 
     /// When [`Node::handle_timeout`] should next be called; `None` once the node has left.

@@ -172,6 +172,15 @@ impl RateLimiter {
         self.global.take(now, l.global_per_sec, l.global_burst)
     }
 
+    /// Starts loading the two slots a packet from `ip` reads (see [`crate::Node::prefetch_input`]).
+    pub(crate) fn prefetch(&self, ip: IpAddr) {
+        let (i, j) = self.slots_of(ip);
+        if let (Some(a), Some(b)) = (self.slots.get(i), self.slots.get(j)) {
+            crate::hint::prefetch(a);
+            crate::hint::prefetch(b);
+        }
+    }
+
     /// `now` in whole milliseconds since the epoch (0 if earlier). When that does not fit a
     /// slot's timestamp, every slot is first refilled up to `now` and the epoch moves to
     /// `now`, so that no timestamp ever wraps.

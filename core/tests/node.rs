@@ -471,3 +471,31 @@ fn every_message_of_a_packet_is_applied_whatever_its_count() {
         assert_eq!(node.stats().dropped_malformed, 0);
     }
 }
+
+#[test]
+fn prefetch_hints_change_nothing_in_any_state() {
+    let prefetch_all = |node: &Node| {
+        node.prefetch();
+        node.prefetch_input(Some(addr(7).ip()));
+        node.prefetch_input(Some("::1".parse().unwrap()));
+        node.prefetch_input(None);
+        node.prefetch_probe_target();
+    };
+    let mut node = node_with(Config::lan());
+    // Alone: nothing to probe, an empty probe order.
+    let (before, stats) = (snapshot(&node), node.stats());
+    prefetch_all(&node);
+    assert_eq!((snapshot(&node), node.stats()), (before, stats));
+    // With members, through a whole probe round and past its end (the cursor then points
+    // beyond the probe order until the next probe reshuffles it).
+    teach_members(&mut node, 30, Instant::ZERO);
+    let mut now = Instant::ZERO;
+    for _ in 0..40 {
+        let (before, stats, wake) = (snapshot(&node), node.stats(), node.poll_timeout());
+        prefetch_all(&node);
+        assert_eq!((snapshot(&node), node.stats(), node.poll_timeout()), (before, stats, wake));
+        now = node.poll_timeout().unwrap().max(now);
+        node.handle_timeout(now);
+        drain(&mut node, now);
+    }
+}

@@ -48,6 +48,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use rumor_core::wire::{self, Addr, Message};
 use rumor_core::{Config, Event, Identity, Instant, Node, Status};
+use smallvec::SmallVec;
 
 use crate::events::EventQueue;
 
@@ -141,11 +142,11 @@ pub struct SimNode {
     running: bool,
     stalled_until: Option<Instant>,
     wake_at: Option<Instant>,
-    addr: SocketAddr,
+    /// Latest arrival time of a packet in flight to each destination (by index), to count
+    /// reordering. Inline: every send reads it.
+    in_flight: SmallVec<[(u32, Instant); 4]>,
     /// The protocol core.
     pub node: Node,
-    /// Latest arrival time of a packet in flight to each destination, to count reordering.
-    in_flight: Vec<(usize, Instant)>,
     /// Events it emitted, with the virtual time they were drained at (empty while
     /// [`Cluster::set_record_events`] is off).
     pub events: Vec<(Instant, Event)>,
@@ -156,6 +157,13 @@ pub struct SimNode {
 }
 
 impl SimNode {
+    /// Starts loading the fields an event reads (see [`Node::prefetch`]).
+    fn prefetch(&self) {
+        rumor_core::hint::prefetch(&self.running);
+        rumor_core::hint::prefetch(&self.in_flight);
+        self.node.prefetch();
+    }
+
     /// Whether the process is running (not killed). Stalled nodes are running.
     pub fn is_running(&self) -> bool {
         self.running
@@ -177,10 +185,37 @@ impl SimNode {
     }
 }
 
+/// A scheduled event as the event queue holds it, in 8 bytes: the node it is for, and either
+/// a wake-up's generation (tagged with [`WAKE`]) or the slot where any other action waits.
+/// Wake-ups, most of them stale by the time they are due, take no slot; and the node of the
+/// events ahead is known without reading their slots (to prefetch it).
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    node: u32,
+    tag: u32,
+}
+
+/// Marks a [`Queued`] wake-up; the other 31 bits are its generation.
+const WAKE: u32 = 1 << 31;
+
+impl Queued {
+    fn wake(node: usize, generation: u32) -> Self {
+        Queued { node: u32::try_from(node).unwrap_or(u32::MAX), tag: WAKE | generation }
+    }
+
+    fn action(node: usize, slot: u32) -> Self {
+        Queued { node: u32::try_from(node).unwrap_or(u32::MAX), tag: slot & !WAKE }
+    }
+
+    /// The slot of its action; `None` for a wake-up.
+    fn slot(self) -> Option<usize> {
+        (self.tag & WAKE == 0).then_some(self.tag as usize)
+    }
+}
+
 #[derive(Debug)]
 enum Action {
     Deliver { to: usize, from: SocketAddr, bytes: Vec<u8> },
-    Wake { node: usize, generation: u64 },
     Resume { node: usize },
     Kill { node: usize },
     Leave { node: usize },
@@ -255,6 +290,8 @@ const BOOTSTRAP_NET: u32 = 0xc000_0200;
 /// Bootstrap packets sent from one address before moving to the next, well under the default
 /// per-source burst of the rate limiter.
 const BOOTSTRAP_PER_SOURCE: u32 = 256;
+/// The most nodes a cluster can have: each gets its own address in 10.0.0.0/8.
+pub const MAX_NODES: usize = 0x00ff_fffe;
 /// Port every simulated node listens on.
 const PORT: u16 = 7946;
 
@@ -262,13 +299,14 @@ const PORT: u16 = 7946;
 pub struct Cluster {
     now: Instant,
     nodes: Vec<SimNode>,
-    /// Per node, the generation of its one valid wake-up; scheduled wakes of older
-    /// generations are stale. Kept apart from the nodes so that discarding a stale wake
-    /// touches 8 bytes instead of a node's state.
-    wake_gen: Vec<u64>,
-    /// Scheduled actions: `(at, slot)` in time order, ties in scheduling order; the action
-    /// itself waits in `slots`.
-    queue: EventQueue,
+    /// Per node, the generation (31 bits, wrapping) of its one valid wake-up; scheduled
+    /// wakes of other generations are stale. Kept apart from the nodes so that discarding a
+    /// stale wake touches 4 bytes instead of a node's state. (A stale wake would be taken
+    /// for valid only after exactly 2³¹ reschedules of its node while it waits.)
+    wake_gen: Vec<u32>,
+    /// Scheduled events in time order, ties in scheduling order; an action other than a
+    /// wake-up waits in `slots`.
+    queue: EventQueue<Queued>,
     slots: Vec<Option<Action>>,
     free_slots: Vec<u32>,
     rng: ChaCha8Rng,
@@ -315,7 +353,7 @@ impl Cluster {
         self.net
     }
 
-    /// The address node `index` gets: 10.x.y.z:7946, unique per index.
+    /// The address node `index` gets: 10.x.y.z:7946, unique per index below [`MAX_NODES`].
     pub fn addr_for(index: usize) -> SocketAddr {
         let i = u32::try_from(index).unwrap_or(u32::MAX) + 1;
         let ip = Ipv4Addr::from(0x0a00_0000 | (i & 0x00ff_ffff));
@@ -330,7 +368,8 @@ impl Cluster {
             return None;
         }
         let index = usize::try_from((ip & 0x00ff_ffff).checked_sub(1)?).ok()?;
-        self.nodes.get(index).filter(|n| n.addr == addr).map(|_| index)
+        // `add_node` keeps indices below 2²⁴ - 1, where addresses are unique.
+        (index < self.nodes.len()).then_some(index)
     }
 
     /// Whether events are appended to [`SimNode::events`] (on by default). With thousands of
@@ -343,9 +382,11 @@ impl Cluster {
     /// Adds a running node that has not joined anyone yet; returns its index.
     ///
     /// # Panics
-    /// If `config` or `name` is invalid (a test-script error).
+    /// If `config` or `name` is invalid (a test-script error), or the cluster already has
+    /// [`MAX_NODES`] nodes.
     pub fn add_node(&mut self, name: &str, config: Config) -> usize {
         let index = self.nodes.len();
+        assert!(index < MAX_NODES, "a simulated cluster has at most {MAX_NODES} nodes");
         let addr = Self::addr_for(index);
         let node = self.make_node(name, addr, config.clone());
         self.wake_gen.push(0);
@@ -354,13 +395,12 @@ impl Cluster {
             events: Vec::new(),
             config,
             name: name.into(),
-            addr,
             seeds: Vec::new(),
             running: true,
             stalled_until: None,
             backlog: Vec::new(),
             wake_at: None,
-            in_flight: Vec::new(),
+            in_flight: SmallVec::new(),
         });
         self.drive(index);
         index
@@ -404,7 +444,8 @@ impl Cluster {
 
     /// Node `index` joins through the given seed nodes (remembered for restarts).
     pub fn join(&mut self, index: usize, seeds: &[usize]) {
-        let addrs: Vec<SocketAddr> = seeds.iter().filter_map(|&s| self.nodes.get(s).map(|n| n.addr)).collect();
+        let addrs: Vec<SocketAddr> =
+            seeds.iter().filter(|&&s| s < self.nodes.len()).map(|&s| Self::addr_for(s)).collect();
         let now = self.now;
         if let Some(n) = self.nodes.get_mut(index) {
             n.seeds = seeds.to_vec();
@@ -436,7 +477,7 @@ impl Cluster {
     /// Starts a new process with the same name, address and config, which joins its seeds.
     pub fn restart(&mut self, index: usize) {
         let Some(n) = self.nodes.get(index) else { return };
-        let (name, addr, config, seeds) = (n.name.clone(), n.addr, n.config.clone(), n.seeds.clone());
+        let (name, addr, config, seeds) = (n.name.clone(), Self::addr_for(index), n.config.clone(), n.seeds.clone());
         let node = self.make_node(&name, addr, config);
         if let Some(n) = self.nodes.get_mut(index) {
             n.node = node;
@@ -447,7 +488,7 @@ impl Cluster {
             n.wake_at = None;
         }
         if let Some(g) = self.wake_gen.get_mut(index) {
-            *g += 1;
+            *g = g.wrapping_add(1) & !WAKE;
         }
         self.join(index, &seeds);
     }
@@ -703,14 +744,81 @@ impl Cluster {
         if !due {
             return false;
         }
-        let Some((at, slot)) = self.queue.pop() else { return false };
-        let Some(action) = self.slots.get_mut(slot as usize).and_then(Option::take) else { return true };
-        self.free_slots.push(slot);
+        let Some((at, event)) = self.queue.pop() else { return false };
+        // At ten thousand nodes their states do not fit in the CPU caches. Each event is
+        // handled while the memory of the next two is loaded, in steps that each need the
+        // previous one in cache: the node and action two events ahead, then what the next
+        // event reads beyond its node, then (after this event) the next probe target.
+        if let Some(second) = self.queue.peek_second().filter(|&q| self.is_current(q)) {
+            if let Some(n) = self.nodes.get(second.node as usize) {
+                n.prefetch();
+            }
+            if let Some(action) = second.slot().and_then(|slot| self.slots.get(slot)) {
+                rumor_core::hint::prefetch(action);
+            }
+        }
+        self.prefetch_input();
         self.now = self.now.max(at);
+        match event.slot() {
+            // Most wakes are stale (an ack arrived before the probe timeout): decided from
+            // the compact generation table without touching the node.
+            None if self.is_current(event) => self.wake(event.node as usize),
+            None => {}
+            Some(slot) => {
+                let Some(action) = self.slots.get_mut(slot).and_then(Option::take) else { return true };
+                self.free_slots.push(event.tag);
+                self.perform(action);
+            }
+        }
+        if let Some((node, None)) = self.next_input() {
+            node.prefetch_probe_target();
+        }
+        true
+    }
+
+    /// Whether `event` is not a stale wake-up.
+    fn is_current(&self, event: Queued) -> bool {
+        event.slot().is_some() || self.wake_gen.get(event.node as usize) == Some(&(event.tag & !WAKE))
+    }
+
+    /// The second prefetch step for the next event, whose node and action the first step
+    /// had a whole event's time to load: what its handling reads beyond the node (see
+    /// [`Node::prefetch_input`]).
+    fn prefetch_input(&self) {
+        if let Some((node, from)) = self.next_input() {
+            node.prefetch_input(from);
+        }
+    }
+
+    /// The node the next event is for and, for a datagram, its source; `None` for any other
+    /// event than a datagram or a current wake-up.
+    fn next_input(&self) -> Option<(&Node, Option<IpAddr>)> {
+        let next = self.queue.peek_entry()?;
+        let from = match next.slot() {
+            None if self.is_current(next) => None,
+            Some(slot) => match self.slots.get(slot)? {
+                Some(Action::Deliver { from, .. }) => Some(from.ip()),
+                _ => return None,
+            },
+            None => return None,
+        };
+        self.nodes.get(next.node as usize).map(|n| (&n.node, from))
+    }
+
+    fn wake(&mut self, index: usize) {
+        let Some(n) = self.nodes.get_mut(index) else { return };
+        if n.running && n.stalled_until.is_none() {
+            n.wake_at = None;
+            n.node.handle_timeout(self.now);
+            self.drive(index);
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
         let now = self.now;
         match action {
             Action::Deliver { to, from, bytes } => {
-                let Some(n) = self.nodes.get_mut(to) else { return true };
+                let Some(n) = self.nodes.get_mut(to) else { return };
                 if !n.running {
                     self.net.undeliverable += 1;
                     self.recycle(bytes);
@@ -722,21 +830,8 @@ impl Cluster {
                     self.drive(to);
                 }
             }
-            Action::Wake { node, generation } => {
-                // Most wakes are stale (an ack arrived before the probe timeout): decide that
-                // from the compact generation table without touching the node.
-                if self.wake_gen.get(node) != Some(&generation) {
-                    return true;
-                }
-                let Some(n) = self.nodes.get_mut(node) else { return true };
-                if n.running && n.stalled_until.is_none() {
-                    n.wake_at = None;
-                    n.node.handle_timeout(now);
-                    self.drive(node);
-                }
-            }
             Action::Resume { node } => {
-                let Some(n) = self.nodes.get_mut(node) else { return true };
+                let Some(n) = self.nodes.get_mut(node) else { return };
                 if n.running && n.stalled_until.is_some_and(|t| t <= now) {
                     n.stalled_until = None;
                     let backlog = core::mem::take(&mut n.backlog);
@@ -759,7 +854,6 @@ impl Cluster {
             }
             Action::Restart { node } => self.restart(node),
         }
-        true
     }
 
     fn recycle(&mut self, mut bytes: Vec<u8>) {
@@ -770,6 +864,13 @@ impl Cluster {
     }
 
     fn schedule(&mut self, at: Instant, action: Action) {
+        let node = match action {
+            Action::Deliver { to: node, .. }
+            | Action::Resume { node }
+            | Action::Kill { node }
+            | Action::Leave { node }
+            | Action::Restart { node } => node,
+        };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 if let Some(s) = self.slots.get_mut(slot as usize) {
@@ -782,7 +883,7 @@ impl Cluster {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.queue.push(at, slot);
+        self.queue.push(at, Queued::action(node, slot));
     }
 
     /// Drains node `index`'s outputs into the network and its event log, and schedules its
@@ -812,21 +913,17 @@ impl Cluster {
             }
         }
         let wake = n.node.poll_timeout().map(|t| t.max(now));
-        let from = n.addr;
+        let from = Self::addr_for(index);
         let reschedule = wake.is_some() && wake != n.wake_at;
         if reschedule {
             n.wake_at = wake;
         }
-        let generation = match self.wake_gen.get_mut(index) {
-            Some(g) => {
-                *g += u64::from(reschedule);
-                *g
-            }
-            None => 0,
-        };
         self.buf = buf;
         if let (true, Some(at)) = (reschedule, wake) {
-            self.schedule(at, Action::Wake { node: index, generation });
+            if let Some(g) = self.wake_gen.get_mut(index) {
+                *g = g.wrapping_add(1) & !WAKE;
+                self.queue.push(at, Queued::wake(index, *g));
+            }
         }
         for (dst, bytes) in outgoing.drain(..) {
             self.send(index, from, dst, bytes);
@@ -874,8 +971,9 @@ impl Cluster {
             // never count as overtaken (its arrival is not after `at`), so the list is only
             // pruned now and then, to stay short.
             if n.in_flight.len() >= 4 {
-                n.in_flight.retain(|&(_, arrival)| arrival > now);
+                n.in_flight.retain(|(_, arrival)| *arrival > now);
             }
+            let to = u32::try_from(to).unwrap_or(u32::MAX);
             match n.in_flight.iter_mut().find(|(d, _)| *d == to) {
                 Some((_, latest)) => {
                     if at < *latest {
