@@ -309,8 +309,9 @@ enum Via {
 // Field order is layout: a simulator runs ten thousand nodes, and each event (a datagram, a
 // timer) touches one node's state, which is then rarely in cache. `repr(C)` keeps the fields
 // every event reads (timers, the probe, the outbox, the decode buffers, the hot counters)
-// together in the first few cache lines, and the rarely used ones after them.
-#[repr(C)]
+// together in the first few cache lines, and the rarely used ones after them; `align(64)`
+// makes those lines the same wherever the node is stored, so `prefetch` can name each one.
+#[repr(C, align(64))]
 pub struct Node {
     // -- read by every `poll_timeout` and most wake-ups --
     next_probe: Instant,
@@ -324,6 +325,9 @@ pub struct Node {
     /// `retransmit_scale(live)`, kept up to date with `live` (every packet needs it).
     retransmit_scale: u32,
     next_seq: u32,
+    /// The member index the probe order names next, as of the last probe: a prefetch hint
+    /// (see [`Node::prefetch_input`]), never relied on.
+    probe_hint: u32,
     /// `config.mtu` and `config.max_inbound_packet`, beside the other fields every packet
     /// reads.
     mtu: usize,
@@ -440,6 +444,7 @@ impl Node {
             members_at_trim: 0,
             probe_order: Vec::new(),
             probe_cursor: 0,
+            probe_hint: 0,
             probe: None,
             next_probe,
             relays: VecDeque::new(),
@@ -1022,20 +1027,20 @@ impl Node {
     #[inline]
     pub fn prefetch(&self) {
         use crate::hint::prefetch;
-        // One field per 64-byte line of the hot region (`Node` is `repr(C)`).
-        prefetch(&self.next_probe);
-        prefetch(&self.mtu);
-        prefetch(&self.probe);
-        prefetch(&self.queue);
-        prefetch(&self.stats);
-        prefetch(&self.limiter);
-        prefetch(&self.scratch);
-        prefetch(&self.name);
-        prefetch(&self.outbox);
-        prefetch(&self.events);
-        prefetch(&self.relays);
-        prefetch(&self.probe_order);
-        prefetch(&self.members);
+        // A field in each line of the hot region that events read (`Node` is `repr(C)` and
+        // line-aligned; the line numbers hold on 64-bit targets).
+        prefetch(&self.next_probe); // 0: timers, live count, probe cursor
+        prefetch(&self.mtu); // 1: probe hint, sizes, health, join state
+        prefetch(&self.probe); // 2
+        prefetch(&self.queue); // 3: the gossip queue's length
+        prefetch(&self.stats); // 5: per-packet counters
+        prefetch(&self.limiter); // 9
+        prefetch(&self.scratch); // 10: decode buffers
+        prefetch(&self.outbox); // 11: own name, outbox
+        prefetch(&self.events); // 14
+        prefetch(&self.relays); // 15: leave state, relays
+        prefetch(&self.probe_order); // 16
+        prefetch(&self.members); // 17
         // What the packet path reads of the configuration (its layout is the compiler's).
         prefetch(&self.config.label);
         prefetch(&self.config.keyring);
@@ -1046,7 +1051,8 @@ impl Node {
     /// The step after [`Node::prefetch`], once the node's own state is in cache: starts
     /// loading what handling the next input reads elsewhere in memory. For a datagram from
     /// `datagram_from`, the two rate-limiter slots of its source; for a timer (`None`), the
-    /// line of the probe order that names the next member to probe. It changes nothing.
+    /// probe order's next entry and the member table entry of the member it probably names.
+    /// It changes nothing.
     #[inline]
     pub fn prefetch_input(&self, datagram_from: Option<IpAddr>) {
         match datagram_from {
@@ -1055,17 +1061,10 @@ impl Node {
                 if let Some(i) = self.probe_order.get(self.probe_cursor) {
                     crate::hint::prefetch(i);
                 }
+                if let Some((_, member)) = self.members.get_index(self.probe_hint as usize) {
+                    crate::hint::prefetch(member);
+                }
             }
-        }
-    }
-
-    /// The step after [`Node::prefetch_input`] for a timer: starts loading the member table
-    /// entry of the next member to probe. It changes nothing.
-    #[inline]
-    pub fn prefetch_probe_target(&self) {
-        let next = self.probe_order.get(self.probe_cursor).and_then(|&i| self.members.get_index(i as usize));
-        if let Some((_, member)) = next {
-            crate::hint::prefetch(member);
         }
     }
 
@@ -1166,6 +1165,7 @@ impl Node {
             let i = *self.probe_order.get(self.probe_cursor)? as usize;
             self.probe_cursor += 1;
             if self.members.get_index(i).is_some_and(|(_, m)| m.is_live()) {
+                self.probe_hint = self.probe_order.get(self.probe_cursor).copied().unwrap_or_default();
                 return Some(i);
             }
         }
@@ -1930,6 +1930,44 @@ fn reap_interval(config: &Config) -> Duration {
 #[cfg(all(test, target_pointer_width = "64"))]
 mod tests {
     use super::*;
+
+    /// `Node::prefetch` names one field per cache line; this keeps it true when fields move.
+    #[test]
+    fn prefetch_names_each_hot_line() {
+        use core::mem::offset_of;
+        let line = |offset: usize| offset / 64;
+        assert_eq!(core::mem::align_of::<Node>(), 64);
+        // The fields `Node::prefetch` names, in its order, and the lines they are in.
+        let named = [
+            offset_of!(Node, next_probe),
+            offset_of!(Node, mtu),
+            offset_of!(Node, probe),
+            offset_of!(Node, queue),
+            offset_of!(Node, stats),
+            offset_of!(Node, limiter),
+            offset_of!(Node, scratch),
+            offset_of!(Node, outbox),
+            offset_of!(Node, events),
+            offset_of!(Node, relays),
+            offset_of!(Node, probe_order),
+            offset_of!(Node, members),
+        ]
+        .map(line);
+        assert_eq!(named, [0, 1, 2, 3, 5, 9, 10, 11, 14, 15, 16, 17]);
+        // What every datagram or timer reads lies in those lines.
+        for (field, offset) in [
+            ("live", offset_of!(Node, live)),
+            ("probe_cursor", offset_of!(Node, probe_cursor)),
+            ("probe_hint", offset_of!(Node, probe_hint)),
+            ("max_inbound_packet", offset_of!(Node, max_inbound_packet)),
+            ("awareness", offset_of!(Node, awareness)),
+            ("messages", offset_of!(Node, messages)),
+            ("name", offset_of!(Node, name)),
+            ("leave", offset_of!(Node, leave)),
+        ] {
+            assert!(named.contains(&line(offset)), "{field} is in line {}, which is not prefetched", line(offset));
+        }
+    }
 
     /// Every node keeps a record per member (a thousand agents in one process hold a million
     /// of them), so their size is a budget (docs/benchmarks.md, "Agents on loopback").

@@ -479,7 +479,6 @@ fn prefetch_hints_change_nothing_in_any_state() {
         node.prefetch_input(Some(addr(7).ip()));
         node.prefetch_input(Some("::1".parse().unwrap()));
         node.prefetch_input(None);
-        node.prefetch_probe_target();
     };
     let mut node = node_with(Config::lan());
     // Alone: nothing to probe, an empty probe order.

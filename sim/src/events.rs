@@ -101,17 +101,6 @@ impl<T: Copy> EventQueue<T> {
         self.min.get(i).map(|&t| Instant::from_micros(t))
     }
 
-    /// The entry [`EventQueue::pop`] returns next if nothing is pushed before it. Changes
-    /// nothing.
-    pub(crate) fn peek_entry(&self) -> Option<T> {
-        if let Some(&entry) = self.now.front() {
-            return Some(entry);
-        }
-        let i = self.occupied.trailing_zeros() as usize;
-        let first = *self.first.get(i)? as usize;
-        self.later.get(i)?.get(first).map(|&(_, entry)| entry)
-    }
-
     /// The entry [`EventQueue::pop`] returns after the next one, if nothing is pushed before
     /// them. Changes nothing.
     pub(crate) fn peek_second(&self) -> Option<T> {
@@ -206,7 +195,6 @@ mod tests {
                     Op::Pop => {
                         let want = model.pop().map(|Reverse((t, _, slot))| (Instant::from_micros(t), slot));
                         prop_assert_eq!(q.peek(), want.map(|(t, _)| t));
-                        prop_assert_eq!(q.peek_entry(), want.map(|(_, slot)| slot));
                         // `model` no longer holds the first: its next is the second.
                         prop_assert_eq!(q.peek_second(), model.peek().map(|Reverse((_, _, slot))| *slot));
                         let got = q.pop();

@@ -134,19 +134,21 @@ impl Link {
 }
 
 /// One simulated process.
-// `repr(C)`: what every event checks first (running, stalled, the pending wake-up) sits just
-// before the node's own hot fields, so an event starts on adjacent cache lines.
+// `repr(C, align(64))`: what every event checks first (running, stalled, the pending
+// wake-up) fills the first cache line, the node (itself line-aligned) starts on the next,
+// and the reorder tracker, which every send reads, follows the node; so
+// [`SimNode::prefetch`] can name each line it needs.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct SimNode {
     running: bool,
     stalled_until: Option<Instant>,
     wake_at: Option<Instant>,
+    /// The protocol core.
+    pub node: Node,
     /// Latest arrival time of a packet in flight to each destination (by index), to count
     /// reordering. Inline: every send reads it.
     in_flight: SmallVec<[(u32, Instant); 4]>,
-    /// The protocol core.
-    pub node: Node,
     /// Events it emitted, with the virtual time they were drained at (empty while
     /// [`Cluster::set_record_events`] is off).
     pub events: Vec<(Instant, Event)>,
@@ -160,8 +162,8 @@ impl SimNode {
     /// Starts loading the fields an event reads (see [`Node::prefetch`]).
     fn prefetch(&self) {
         rumor_core::hint::prefetch(&self.running);
-        rumor_core::hint::prefetch(&self.in_flight);
         self.node.prefetch();
+        rumor_core::hint::prefetch(&self.in_flight);
     }
 
     /// Whether the process is running (not killed). Stalled nodes are running.
@@ -745,11 +747,12 @@ impl Cluster {
             return false;
         }
         let Some((at, event)) = self.queue.pop() else { return false };
-        // At ten thousand nodes their states do not fit in the CPU caches. Each event is
-        // handled while the memory of the next two is loaded, in steps that each need the
-        // previous one in cache: the node and action two events ahead, then what the next
-        // event reads beyond its node, then (after this event) the next probe target.
-        if let Some(second) = self.queue.peek_second().filter(|&q| self.is_current(q)) {
+        // At ten thousand nodes their states do not fit in the CPU caches. The memory of
+        // the event after next is prefetched in two dependent steps, each a whole event
+        // ahead of the next: its node and action now, then (once they are in cache) what
+        // its handling reads beyond the node.
+        let second = self.queue.peek_second().filter(|&q| self.is_current(q));
+        if let Some(second) = second {
             if let Some(n) = self.nodes.get(second.node as usize) {
                 n.prefetch();
             }
@@ -757,7 +760,6 @@ impl Cluster {
                 rumor_core::hint::prefetch(action);
             }
         }
-        self.prefetch_input();
         self.now = self.now.max(at);
         match event.slot() {
             // Most wakes are stale (an ack arrived before the probe timeout): decided from
@@ -770,8 +772,8 @@ impl Cluster {
                 self.perform(action);
             }
         }
-        if let Some((node, None)) = self.next_input() {
-            node.prefetch_probe_target();
+        if let Some(second) = second {
+            self.prefetch_input(second);
         }
         true
     }
@@ -781,28 +783,20 @@ impl Cluster {
         event.slot().is_some() || self.wake_gen.get(event.node as usize) == Some(&(event.tag & !WAKE))
     }
 
-    /// The second prefetch step for the next event, whose node and action the first step
-    /// had a whole event's time to load: what its handling reads beyond the node (see
+    /// The second prefetch step for `event`, whose node and action the first step had a
+    /// whole event's time to load: what its handling reads beyond the node (see
     /// [`Node::prefetch_input`]).
-    fn prefetch_input(&self) {
-        if let Some((node, from)) = self.next_input() {
-            node.prefetch_input(from);
-        }
-    }
-
-    /// The node the next event is for and, for a datagram, its source; `None` for any other
-    /// event than a datagram or a current wake-up.
-    fn next_input(&self) -> Option<(&Node, Option<IpAddr>)> {
-        let next = self.queue.peek_entry()?;
-        let from = match next.slot() {
-            None if self.is_current(next) => None,
-            Some(slot) => match self.slots.get(slot)? {
-                Some(Action::Deliver { from, .. }) => Some(from.ip()),
-                _ => return None,
+    fn prefetch_input(&self, event: Queued) {
+        let from = match event.slot() {
+            None => None,
+            Some(slot) => match self.slots.get(slot) {
+                Some(Some(Action::Deliver { from, .. })) => Some(from.ip()),
+                _ => return,
             },
-            None => return None,
         };
-        self.nodes.get(next.node as usize).map(|n| (&n.node, from))
+        if let Some(n) = self.nodes.get(event.node as usize) {
+            n.node.prefetch_input(from);
+        }
     }
 
     fn wake(&mut self, index: usize) {
