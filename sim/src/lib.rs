@@ -370,7 +370,7 @@ impl Cluster {
             return None;
         }
         let index = usize::try_from((ip & 0x00ff_ffff).checked_sub(1)?).ok()?;
-        // `add_node` keeps indices below 2²⁴ - 1, where addresses are unique.
+        // `add_node` keeps indices below `MAX_NODES`, where addresses are unique.
         (index < self.nodes.len()).then_some(index)
     }
 
