@@ -489,9 +489,7 @@ impl Cluster {
             // Timers of the old process must not wake the new one.
             n.wake_at = None;
         }
-        if let Some(g) = self.wake_gen.get_mut(index) {
-            *g = g.wrapping_add(1) & !WAKE;
-        }
+        self.invalidate_wakes(index);
         self.join(index, &seeds);
     }
 
@@ -778,6 +776,14 @@ impl Cluster {
         true
     }
 
+    /// Makes every wake-up queued for node `index` stale; returns the generation of the next
+    /// one (31 bits, wrapping).
+    fn invalidate_wakes(&mut self, index: usize) -> Option<u32> {
+        let g = self.wake_gen.get_mut(index)?;
+        *g = g.wrapping_add(1) & !WAKE;
+        Some(*g)
+    }
+
     /// Whether `event` is not a stale wake-up.
     fn is_current(&self, event: Queued) -> bool {
         event.slot().is_some() || self.wake_gen.get(event.node as usize) == Some(&(event.tag & !WAKE))
@@ -914,9 +920,8 @@ impl Cluster {
         }
         self.buf = buf;
         if let (true, Some(at)) = (reschedule, wake) {
-            if let Some(g) = self.wake_gen.get_mut(index) {
-                *g = g.wrapping_add(1) & !WAKE;
-                self.queue.push(at, Queued::wake(index, *g));
+            if let Some(generation) = self.invalidate_wakes(index) {
+                self.queue.push(at, Queued::wake(index, generation));
             }
         }
         for (dst, bytes) in outgoing.drain(..) {
