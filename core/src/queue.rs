@@ -12,13 +12,16 @@ use alloc::vec::Vec;
 
 use indexmap::IndexMap;
 
+use crate::name::Name;
+
 #[derive(Clone, Debug)]
 struct Entry {
     /// Unique and increasing: a higher id is a newer entry.
     id: u64,
     bytes: Box<[u8]>,
-    /// The member this update is about; `None` for user broadcasts.
-    member: Option<Box<str>>,
+    /// The member this update is about; `None` for user broadcasts. A `Name` holds usual
+    /// names inline, so queueing an update allocates only its bytes.
+    member: Option<Name>,
 }
 
 /// The queue, ordered by `(times sent, newest first)`: `buckets[c]` holds the entries sent
@@ -31,7 +34,7 @@ pub(crate) struct BroadcastQueue {
     len: usize,
     buckets: Vec<VecDeque<Entry>>,
     /// The id of the queued entry about each member.
-    by_member: IndexMap<Box<str>, u64, foldhash::fast::FixedState>,
+    by_member: IndexMap<Name, u64, foldhash::fast::FixedState>,
     next_id: u64,
     user_entries: usize,
     /// Reused by `fill`: the entries packed from each bucket, in queue order.
@@ -66,7 +69,7 @@ impl BroadcastQueue {
     }
 
     /// A new entry: never sent, newer than every other, so it goes first.
-    fn push_new(&mut self, bytes: Box<[u8]>, member: Option<Box<str>>) {
+    fn push_new(&mut self, bytes: Box<[u8]>, member: Option<Name>) {
         self.next_id += 1;
         let entry = Entry { id: self.next_id, bytes, member };
         if self.buckets.is_empty() {
@@ -93,13 +96,14 @@ impl BroadcastQueue {
     /// Queues an update about `member`, replacing any queued update about it.
     pub(crate) fn push_member(&mut self, member: &str, bytes: Box<[u8]>) {
         let id = self.next_id + 1;
-        if let Some(old) = self.by_member.get_mut(member) {
+        let member = Name::from(member);
+        if let Some(old) = self.by_member.get_mut(member.as_str()) {
             let old_id = core::mem::replace(old, id);
             self.remove_id(old_id);
         } else {
-            self.by_member.insert(member.into(), id);
+            self.by_member.insert(member.clone(), id);
         }
-        self.push_new(bytes, Some(member.into()));
+        self.push_new(bytes, Some(member));
     }
 
     /// Queues a user broadcast; if more than `max_user` are queued the most-sent oldest one is

@@ -374,6 +374,13 @@ pub fn encode_into(msg: &Message<'_>, out: &mut [u8], pos: &mut usize) -> bool {
 /// within [`MAX_MESSAGE_LEN`] (the node does: metadata, names and the user broadcast budget
 /// are bounded); a longer one would be refused by every receiver.
 pub fn encode_to_vec(msg: &Message<'_>) -> Vec<u8> {
+    // Most messages (every membership update with short metadata) fit a small buffer on the
+    // stack: then the vector is allocated once, at its exact size, instead of grown.
+    let mut small = [0u8; 256];
+    let mut pos = 0;
+    if encode_into(msg, &mut small, &mut pos) {
+        return small.get(..pos).unwrap_or_default().to_vec();
+    }
     // Serializing into a Vec only fails on allocation failure, which aborts anyway.
     let inner = postcard::to_allocvec(msg).unwrap_or_default();
     let mut prefix = [0u8; 10];

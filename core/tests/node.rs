@@ -498,3 +498,44 @@ fn prefetch_hints_change_nothing_in_any_state() {
         drain(&mut node, now);
     }
 }
+
+/// A gossip packet's members are looked up in one pass before its updates are applied (a
+/// prefetching optimisation). Updates that add members, or that follow an update about the
+/// same member in the packet, must still land exactly as they would one per datagram.
+#[test]
+fn a_gossip_packet_applies_like_its_updates_one_by_one() {
+    let msgs = [
+        alive("new-1", 3001, 0),
+        Message::Suspect { name: "new-1", incarnation: 0, from: "member-0003" },
+        Message::Suspect { name: "member-0001", incarnation: 0, from: "member-0002" },
+        alive("member-0002", 1002, 1),
+        Message::Left { name: "member-0004", incarnation: 0 },
+        Message::Suspect { name: "member-0001", incarnation: 0, from: "member-0005" },
+        Message::Dead { name: "member-0006", incarnation: 0, from: "member-0007" },
+        alive("new-2", 3002, 0),
+        Message::Suspect { name: "new-2", incarnation: 0, from: "member-0008" },
+        Message::Suspect { name: "me", incarnation: 0, from: "member-0009" },
+    ];
+    let t = Instant::from_millis(5);
+    let taught = || {
+        let mut node = node_with(Config::lan());
+        teach_members(&mut node, 12, Instant::ZERO);
+        while node.poll_event().is_some() {}
+        node
+    };
+    let (mut packet, mut single) = (taught(), taught());
+    packet.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&msgs)).unwrap());
+    for (i, m) in msgs.iter().enumerate() {
+        // From different hosts, so the per-host rate limit never applies.
+        let from = SocketAddr::from(([10, 0, 1, u8::try_from(i).unwrap()], 2));
+        single.handle_datagram(t, from, &encode_frame(b"", None, &body(std::slice::from_ref(m))).unwrap());
+    }
+    let events = |n: &mut Node| std::iter::from_fn(|| n.poll_event()).collect::<Vec<_>>();
+    let (packet_events, single_events) = (events(&mut packet), events(&mut single));
+    assert!(packet_events.len() >= 6, "{packet_events:?}");
+    assert_eq!(packet_events, single_events);
+    assert_eq!(snapshot(&packet), snapshot(&single));
+    assert_eq!(packet.member("new-2").map(|m| m.status), Some(Status::Suspect));
+    assert_eq!(packet.member("member-0004").map(|m| m.status), Some(Status::Left));
+    assert_eq!(packet.incarnation(), 1, "refuted the suspicion of itself");
+}

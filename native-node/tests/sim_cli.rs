@@ -203,3 +203,23 @@ fn bad_flags_are_refused_naming_the_flag_and_value() {
         }
     }
 }
+
+#[test]
+fn progress_goes_to_standard_error_and_leaves_the_report_alone() {
+    let args = ["sim", "--nodes", "12", "--bootstrap", "--settle", "10", "--duration", "25", "--seed", "4", "--json"];
+    let quiet = rumor(&args);
+    let loud = rumor(&[&args[..], &["--progress"]].concat());
+    assert!(quiet.status.success() && loud.status.success());
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    let parse = |o: &Output| outcome(serde_json::from_slice(&o.stdout).unwrap());
+    assert_eq!(parse(&quiet), parse(&loud), "the same run, whether it reports progress or not");
+    let stderr = String::from_utf8(loud.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    // A line at the bootstrap (0 s), then one every 10 simulated seconds: the settling ends
+    // at 10 s and the window at 35 s.
+    assert!(lines.len() >= 4, "{stderr}");
+    assert!(lines[0].starts_with("rumor sim: bootstrapped, 0.0 s simulated"), "{stderr}");
+    assert!(lines.iter().any(|l| l.starts_with("rumor sim: settling, 10.0 s simulated")), "{stderr}");
+    assert!(lines.iter().any(|l| l.starts_with("rumor sim: measuring, 30.0 s simulated")), "{stderr}");
+    assert!(lines.iter().all(|l| l.ends_with(" s wall")), "{stderr}");
+}

@@ -20,6 +20,8 @@ use super::{SimArgs, StallMode, node_config, secs};
 const TICK: Duration = Duration::from_millis(500);
 /// How often the join phase checks whether every node sees every other.
 const JOIN_CHECK: Duration = Duration::from_millis(500);
+/// How often `--progress` reports, in simulated time.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// Salt that separates the scenario's random choices from the simulator's.
 const PLAN_SALT: u64 = 0x5eed_0f5c_e7a2_1000;
 /// Payload of the timed user broadcast.
@@ -408,6 +410,27 @@ fn all_live(c: &Cluster) -> bool {
     running.iter().all(|&i| c.node(i).node.live_members() == running.len())
 }
 
+/// `--progress`: a line on standard error whenever another [`PROGRESS_EVERY`] of simulated
+/// time has passed.
+struct Progress {
+    on: bool,
+    wall: Wall,
+    next: rumor_core::Instant,
+}
+
+impl Progress {
+    fn report(&mut self, phase: &str, now: rumor_core::Instant) {
+        if self.on && now >= self.next {
+            eprintln!(
+                "rumor sim: {phase}, {:.1} s simulated, {:.1} s wall",
+                now.as_duration().as_secs_f64(),
+                self.wall.elapsed().as_secs_f64()
+            );
+            self.next = now + PROGRESS_EVERY;
+        }
+    }
+}
+
 fn seconds_between(from: rumor_core::Instant, to: rumor_core::Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
 }
@@ -416,6 +439,7 @@ fn seconds_between(from: rumor_core::Instant, to: rumor_core::Instant) -> f64 {
 pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     let wall = Wall::now();
     let a = &plan.args;
+    let mut progress = Progress { on: a.progress, wall, next: rumor_core::Instant::ZERO };
     let n = plan.nodes;
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ PLAN_SALT);
     let roles = choose_roles(plan, &mut rng);
@@ -434,6 +458,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     let join_deadline = if a.bootstrap {
         let all: Vec<usize> = (0..n).collect();
         c.bootstrap(&all).map_err(|e| format!("the simulator could not bootstrap the cluster: {e}"))?;
+        progress.report("bootstrapped", c.now());
         c.now()
     } else {
         // Join: everyone at once, each through its seed.
@@ -447,6 +472,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     while c.now() < join_deadline {
         let next = (c.now() + JOIN_CHECK).min(join_deadline);
         c.run_until(next);
+        progress.report("joining", c.now());
         for i in 0..n {
             c.node_mut(i).events.clear();
         }
@@ -462,6 +488,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     while c.now() < settle_end {
         let next = (c.now() + TICK).min(settle_end);
         c.run_until(next);
+        progress.report("settling", c.now());
         for i in 0..n {
             c.node_mut(i).events.clear();
         }
@@ -616,6 +643,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
                 }
             }
             next_tick = c.now() + TICK;
+            progress.report("measuring", c.now());
         }
         if c.now() >= end {
             break;
@@ -646,6 +674,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
             }
             let next = (c.now() + TICK).min(deadline);
             c.run_until(next);
+            progress.report("converging", c.now());
         }
     }
     obs.drain(&mut c);
