@@ -187,7 +187,8 @@ pub struct Config {
     /// (and counted).
     pub max_queued_user_broadcasts: usize,
     /// Members remembered at most, tombstones included. Updates about new names beyond it are
-    /// ignored (and counted). Bounds memory if a key holder misbehaves.
+    /// ignored (and counted). Bounds memory if a key holder misbehaves. At most 16 777 214
+    /// (the member table's 24-bit positions).
     pub max_members: usize,
 
     /// Upper bound of the local health score; probe interval and timeouts are stretched by up
@@ -332,7 +333,11 @@ impl Config {
             "must be between 64 bytes and the smaller of mtu and 16383 bytes",
         )?;
         check(self.max_queued_user_broadcasts >= 1, "max_queued_user_broadcasts", "must be at least 1")?;
-        check(self.max_members >= 2, "max_members", "must be at least 2")?;
+        check(
+            self.max_members >= 2 && self.max_members <= crate::table::MAX_ENTRIES,
+            "max_members",
+            "must be between 2 and 16777214",
+        )?;
         check((1..=64).contains(&self.awareness_max), "awareness_max", "must be between 1 and 64")?;
         let rl = &self.rate_limit;
         check(rl.per_peer_per_sec >= 1, "rate_limit.per_peer_per_sec", "must be at least 1")?;

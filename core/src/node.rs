@@ -120,8 +120,9 @@ struct Suspicion {
     started: Instant,
     min: Duration,
     max: Duration,
-    /// The first suspecter, then each independent confirmer.
-    confirmers: Vec<Box<str>>,
+    /// The first suspecter, then each independent confirmer. `Name`s hold usual names inline,
+    /// so checking a confirmation reads one buffer, not one allocation per confirmer.
+    confirmers: Vec<Name>,
     deadline: Instant,
     /// The timeout passed once and the holder asked the suspect and two members whether
     /// anyone knows better; the next expiry declares the member failed.
@@ -204,9 +205,9 @@ impl Outbox {
 const INLINE_MESSAGES: usize = 4;
 /// Message vector capacity kept between datagrams (about 2 KiB); a longer one is released.
 const RETAINED_MESSAGES: usize = 32;
-/// Updates of a gossip packet whose members are looked up in one pass before any is applied
+/// Updates of a gossip packet whose members are looked up in one batch before any is applied
 /// (a full 1400-byte packet holds about 40).
-const LOOKUP_BATCH: usize = 48;
+const LOOKUP_BATCH: usize = crate::table::BATCH;
 
 /// Longest body kept inline: a probe, an ack, a ping-req or a suspicion with names of up to
 /// 64 bytes.
@@ -844,28 +845,27 @@ impl Node {
     }
 
     /// For a gossip packet (more than a probe's few messages, no state exchange): the position
-    /// of each update's member (`u32::MAX`: not known), found in one pass, with the entries
-    /// prefetched. When the member table is out of cache (many nodes in one simulator), the
-    /// lookups of one packet then wait for memory together instead of one after another, each
-    /// between two updates' work. The positions are only hints to [`Node::find_member`].
+    /// of each update's member (`u32::MAX`: not known), found in one batch
+    /// ([`NameTable::get_indices_of`]), with the records prefetched. When the member table is
+    /// out of cache (many nodes in one simulator), the lookups of one packet then wait for
+    /// memory together instead of one after another. The positions are only hints to
+    /// [`Node::find_member`].
     fn look_up_batch(&self, msgs: &[Message<'_>]) -> Option<[u32; LOOKUP_BATCH]> {
         if msgs.len() <= INLINE_MESSAGES || msgs.iter().any(|m| matches!(m, Message::Sync { .. })) {
             return None;
         }
         let mut found = [u32::MAX; LOOKUP_BATCH];
-        for (slot, msg) in found.iter_mut().zip(msgs) {
-            let (Message::Alive { name, .. }
+        let subjects = msgs.iter().map(|msg| match *msg {
+            Message::Alive { name, .. }
             | Message::Suspect { name, .. }
             | Message::Dead { name, .. }
-            | Message::Left { name, .. }) = *msg
-            else {
-                continue;
-            };
-            if let Some(i) = self.members.get_index_of(name) {
-                if let Some((_, m)) = self.members.get_index(i) {
-                    crate::hint::prefetch(&m.state);
-                }
-                *slot = u32::try_from(i).unwrap_or(u32::MAX);
+            | Message::Left { name, .. } => Some(name),
+            _ => None,
+        });
+        self.members.get_indices_of(subjects, &mut found);
+        for &i in &found {
+            if let Some((_, m)) = self.members.get_index(i as usize) {
+                crate::hint::prefetch(&m.state);
             }
         }
         Some(found)
@@ -1344,7 +1344,7 @@ impl Node {
         let k = self.confirmations_expected();
         let Some(s) = self.suspicions.get_mut(name).filter(|s| s.incarnation == incarnation) else { return false };
         let confirmations = u32::try_from(s.confirmers.len().saturating_sub(1)).unwrap_or(u32::MAX);
-        if confirmations >= k || s.confirmers.iter().any(|c| &**c == by) {
+        if confirmations >= k || s.confirmers.iter().any(|c| c.as_str() == by) {
             return false;
         }
         s.confirmers.push(by.into());

@@ -1,24 +1,31 @@
 //! `NameTable`: the member table, an insertion-ordered map from member name to record.
 //!
-//! Records live in one vector, addressed by a stable index (until [`NameTable::retain`]); a
-//! hash index of `u32` positions finds them by name. Against `IndexMap<Name, V>` this stores
-//! no hash per entry (it is recomputed from the name when the index grows) and 4-byte rather
-//! than 8-byte positions: 16 bytes less per member in a table that every node keeps for every
-//! member (a thousand-node cluster in one process holds a million of them).
+//! Records live in one vector, addressed by a stable index (until [`NameTable::retain`]); an
+//! open-addressing index of 4-byte slots finds them by name. A slot holds the record's
+//! position plus one (0: empty) in its low 24 bits and 8 bits of the name's hash above, so a
+//! probe compares a name only when those bits match. Against `IndexMap<Name, V>` this stores
+//! no hash per entry and 4-byte rather than 8-byte positions, 16 bytes less per member in a
+//! table that every node keeps for every member (a thousand-node cluster in one process
+//! holds a million of them). Being our own, the index can also be prefetched:
+//! [`NameTable::get_indices_of`] looks up a packet's worth of names in three passes (slots,
+//! then records, then the comparisons) so their cache misses overlap.
 
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
-
-use hashbrown::HashTable;
 
 use crate::name::Name;
 
 type Hasher = foldhash::fast::FixedState;
 
+/// Most records a table holds: positions are 24 bits, plus one for the empty slot
+/// (`Config::max_members` is checked against it).
+pub(crate) const MAX_ENTRIES: usize = (1 << 24) - 2;
+const POS_MASK: u32 = (1 << 24) - 1;
+
 pub(crate) struct NameTable<V> {
     entries: Vec<(Name, V)>,
-    /// Positions in `entries`, hashed by name.
-    index: HashTable<u32>,
+    /// Linear probing; the length is 0 or a power of two, at most 7/8 full.
+    slots: Vec<u32>,
     hasher: Hasher,
 }
 
@@ -26,20 +33,24 @@ fn hash(hasher: &Hasher, name: &str) -> u64 {
     hasher.hash_one(name)
 }
 
-/// The hash of the entry at an index position, for the index to move it when it grows.
-fn rehash<'a, V>(entries: &'a [(Name, V)], hasher: &'a Hasher) -> impl Fn(&u32) -> u64 + 'a {
-    move |&i| entries.get(i as usize).map_or(0, |(n, _)| hash(hasher, n))
+/// The slot's tag: the hash's top 8 bits, above the position (never 0 with one added).
+fn tag(h: u64) -> u32 {
+    ((h >> 56) as u32) << 24
 }
 
-/// The position as stored in the index (tables are bounded far below 2³² entries by
-/// `Config::max_members`).
-fn pos(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
+/// The slot a position is stored in, with its tag.
+fn slot(h: u64, i: usize) -> u32 {
+    tag(h) | (u32::try_from(i + 1).unwrap_or(POS_MASK) & POS_MASK)
+}
+
+/// Slots for `n` records: a power of two with `n` at most 7/8 of it (0 for none).
+fn slots_for(n: usize) -> usize {
+    if n == 0 { 0 } else { (n * 8).div_ceil(7).next_power_of_two().max(8) }
 }
 
 impl<V> NameTable<V> {
     pub(crate) fn with_hasher(hasher: Hasher) -> Self {
-        NameTable { entries: Vec::new(), index: HashTable::new(), hasher }
+        NameTable { entries: Vec::new(), slots: Vec::new(), hasher }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -53,24 +64,75 @@ impl<V> NameTable<V> {
     /// Room for `additional` more entries without growing, and not more.
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
-        self.index.reserve(additional, rehash(&self.entries, &self.hasher));
+        self.resize_index(slots_for(self.entries.len() + additional));
     }
 
     /// Gives back the room for more entries.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
-        self.index.shrink_to_fit(rehash(&self.entries, &self.hasher));
+        self.resize_index(slots_for(self.entries.len()));
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
         self.entries.iter().map(|(n, v)| (n, v))
     }
 
+    /// The home slot of hash `h` (`None` while the index is empty).
+    fn home(&self, h: u64) -> Option<usize> {
+        #[allow(clippy::cast_possible_truncation)] // masked to the table size
+        let mask = self.slots.len().checked_sub(1)? as u64;
+        #[allow(clippy::cast_possible_truncation)]
+        Some((h & mask) as usize)
+    }
+
+    fn find(&self, h: u64, name: &str) -> Option<usize> {
+        let mut i = self.home(h)?;
+        let mask = self.slots.len() - 1;
+        loop {
+            let s = *self.slots.get(i)?;
+            if s == 0 {
+                return None;
+            }
+            if s & !POS_MASK == tag(h) {
+                let at = ((s & POS_MASK) as usize).wrapping_sub(1);
+                if self.entries.get(at).is_some_and(|(n, _)| n.as_str() == name) {
+                    return Some(at);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     pub(crate) fn get_index_of(&self, name: &str) -> Option<usize> {
-        let entries = &self.entries;
-        self.index
-            .find(hash(&self.hasher, name), |&i| entries.get(i as usize).is_some_and(|(n, _)| n.as_str() == name))
-            .map(|&i| i as usize)
+        self.find(hash(&self.hasher, name), name)
+    }
+
+    /// [`NameTable::get_index_of`] for each name (`None` where `names` has none), into `out`
+    /// (`u32::MAX`: not found), for up to `out.len()` names. The answers are the same; the
+    /// work is ordered so that the cache misses of different names overlap: every name's home
+    /// slot is prefetched, then every record a slot names, and only then are names compared.
+    pub(crate) fn get_indices_of<'a>(&self, names: impl Iterator<Item = Option<&'a str>> + Clone, out: &mut [u32]) {
+        let mut hashes = [0u64; BATCH];
+        let names = names.take(out.len().min(BATCH));
+        for (h, name) in hashes.iter_mut().zip(names.clone()) {
+            if let Some(name) = name {
+                *h = hash(&self.hasher, name);
+                if let Some(s) = self.home(*h).and_then(|i| self.slots.get(i)) {
+                    crate::hint::prefetch(s);
+                }
+            }
+        }
+        for (&h, name) in hashes.iter().zip(names.clone()) {
+            let s = name.and(self.home(h)).and_then(|i| self.slots.get(i)).copied().unwrap_or(0);
+            if s != 0 && s & !POS_MASK == tag(h) {
+                if let Some(e) = self.entries.get(((s & POS_MASK) as usize).wrapping_sub(1)) {
+                    crate::hint::prefetch(e);
+                }
+            }
+        }
+        for ((o, &h), name) in out.iter_mut().zip(&hashes).zip(names) {
+            *o = name.and_then(|n| self.find(h, n)).map_or(u32::MAX, |i| u32::try_from(i).unwrap_or(u32::MAX));
+        }
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&V> {
@@ -89,17 +151,52 @@ impl<V> NameTable<V> {
         self.entries.get_mut(i).map(|(n, v)| (&*n, v))
     }
 
-    /// Inserts or replaces; returns the entry's position and the value it replaced.
+    /// Inserts or replaces; returns the entry's position and the value it replaced. A table
+    /// holds at most [`MAX_ENTRIES`]; past that a new name is not stored (returns
+    /// `(MAX_ENTRIES, None)`, a position with no entry). The node never gets there: its
+    /// `max_members` is checked against the bound.
     pub(crate) fn insert_full(&mut self, name: Name, value: V) -> (usize, Option<V>) {
-        if let Some(i) = self.get_index_of(&name) {
+        let h = hash(&self.hasher, &name);
+        if let Some(i) = self.find(h, &name) {
             let old = self.entries.get_mut(i).map(|(_, v)| core::mem::replace(v, value));
             return (i, old);
         }
         let i = self.entries.len();
-        let h = hash(&self.hasher, &name);
+        if i >= MAX_ENTRIES {
+            return (MAX_ENTRIES, None);
+        }
+        if slots_for(i + 1) > self.slots.len() {
+            self.resize_index(slots_for(i + 1));
+        }
         self.entries.push((name, value));
-        self.index.insert_unique(h, pos(i), rehash(&self.entries, &self.hasher));
+        self.place(h, i);
         (i, None)
+    }
+
+    /// Stores position `i` in the first free slot from its home.
+    fn place(&mut self, h: u64, i: usize) {
+        let Some(mut at) = self.home(h) else { return };
+        let mask = self.slots.len() - 1;
+        while let Some(s) = self.slots.get_mut(at) {
+            if *s == 0 {
+                *s = slot(h, i);
+                return;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Rebuilds the index with `n` slots (never fewer than the entries need).
+    fn resize_index(&mut self, n: usize) {
+        let n = n.max(slots_for(self.entries.len()));
+        if n == self.slots.len() {
+            return;
+        }
+        self.slots = alloc::vec![0; n];
+        for i in 0..self.entries.len() {
+            let h = self.entries.get(i).map_or(0, |(name, _)| hash(&self.hasher, name));
+            self.place(h, i);
+        }
     }
 
     /// Keeps the entries `keep` accepts, in order; positions of later entries shift down.
@@ -110,12 +207,13 @@ impl<V> NameTable<V> {
             return;
         }
         self.entries.shrink_to(self.entries.len() + self.entries.len() / 4);
-        self.index = HashTable::with_capacity(self.entries.len());
-        for (i, (n, _)) in self.entries.iter().enumerate() {
-            self.index.insert_unique(hash(&self.hasher, n), pos(i), rehash(&self.entries, &self.hasher));
-        }
+        self.slots = Vec::new();
+        self.resize_index(slots_for(self.entries.len()));
     }
 }
+
+/// Most names [`NameTable::get_indices_of`] looks up in one call.
+pub(crate) const BATCH: usize = 48;
 
 #[cfg(test)]
 mod tests {
@@ -192,6 +290,17 @@ mod tests {
             let listed: Vec<(String, u32)> = t.iter().map(|(n, v)| (String::from(n.as_str()), *v)).collect();
             prop_assert_eq!(listed, model);
             prop_assert_eq!(t.get_index_of("member-300"), None);
+            // The batched lookup answers as the single one, for names present, absent and
+            // missing (`None`), and fills only as many answers as there is room for.
+            let probe: Vec<String> = (0..320).step_by(5).map(|k| format!("member-{k}")).collect();
+            let names = probe.iter().enumerate().map(|(i, n)| (i % 4 != 3).then_some(n.as_str()));
+            let mut out = [7u32; BATCH + 1];
+            t.get_indices_of(names.clone(), &mut out[..BATCH]);
+            for (o, name) in out.iter().zip(names).take(BATCH) {
+                let one = name.and_then(|n| t.get_index_of(n)).map_or(u32::MAX, |i| u32::try_from(i).unwrap());
+                prop_assert_eq!(*o, one);
+            }
+            prop_assert_eq!(out[BATCH], 7);
         }
     }
 }
