@@ -33,7 +33,8 @@ fn hash(hasher: &Hasher, name: &str) -> u64 {
     hasher.hash_one(name)
 }
 
-/// The slot's tag: the hash's top 8 bits, above the position (never 0 with one added).
+/// The slot's tag: the hash's top 8 bits, above the position. (A used slot is never 0: its
+/// position has one added.)
 fn tag(h: u64) -> u32 {
     ((h >> 56) as u32) << 24
 }
@@ -64,7 +65,10 @@ impl<V> NameTable<V> {
     /// Room for `additional` more entries without growing, and not more.
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
         self.entries.reserve_exact(additional);
-        self.resize_index(slots_for(self.entries.len() + additional));
+        let want = slots_for(self.entries.len() + additional);
+        if want > self.slots.len() {
+            self.resize_index(want);
+        }
     }
 
     /// Gives back the room for more entries.
