@@ -359,7 +359,7 @@ pub struct Node {
     /// Where [`Node::find_member`] looks first. While a state-exchange chunk is applied: where
     /// the next member probably is. While a gossip packet is applied: where the lookup pass
     /// found this message's member.
-    sync_hint: Option<usize>,
+    lookup_hint: Option<usize>,
     members: NameTable<Member>,
     config: Config,
 
@@ -471,7 +471,7 @@ impl Node {
             nonces: NonceSeq::new(nonce),
             scratch: Vec::new(),
             messages: Vec::new(),
-            sync_hint: None,
+            lookup_hint: None,
             digest: None,
             stats: Stats::default(),
             rng,
@@ -765,11 +765,11 @@ impl Node {
         let mut via = Via::Gossip;
         let mut sync_request = false;
         let mut digest_differs = false;
-        self.sync_hint = None;
+        self.lookup_hint = None;
         let found = self.look_up_batch(msgs);
         for (k, msg) in msgs.iter().enumerate() {
             if let Some(found) = &found {
-                self.sync_hint = found.get(k).filter(|&&i| i != u32::MAX).map(|&i| i as usize);
+                self.lookup_hint = found.get(k).filter(|&&i| i != u32::MAX).map(|&i| i as usize);
             }
             match *msg {
                 Message::Ping { seq, target } => {
@@ -815,7 +815,7 @@ impl Node {
                 }
                 Message::Sync { from: _, reply } => {
                     via = Via::Sync;
-                    self.sync_hint = Some(0);
+                    self.lookup_hint = Some(0);
                     sync_request |= !reply;
                     if !self.joined {
                         self.joined = true;
@@ -831,7 +831,7 @@ impl Node {
                 }
             }
         }
-        self.sync_hint = None;
+        self.lookup_hint = None;
         // A state request is answered with our state; a differing digest with our state as a
         // request, so that the sender merges it and answers with its own.
         if (sync_request || digest_differs) && self.leave.is_none() {
@@ -1417,12 +1417,14 @@ impl Node {
     /// the previous one is tried first: the sender lists its members in the order it learnt
     /// them, which is mostly the order this node learnt them too, so most records of a chunk
     /// are found by one comparison with the next entry instead of a hash lookup into a table
-    /// of thousands. Either way the answer is the same.
+    /// of thousands. While a gossip packet is applied, the position its lookup batch found is
+    /// tried first (then the next-entry guess is not used: the batch sets every hint). Either
+    /// way the answer is the same.
     fn find_member(&mut self, name: &str) -> Option<usize> {
-        let hinted = self.sync_hint.filter(|&i| self.members.get_index(i).is_some_and(|(k, _)| k.as_str() == name));
+        let hinted = self.lookup_hint.filter(|&i| self.members.get_index(i).is_some_and(|(k, _)| k.as_str() == name));
         let index = hinted.or_else(|| self.members.get_index_of(name));
-        if self.sync_hint.is_some() {
-            self.sync_hint = Some(index.map_or(0, |i| i + 1));
+        if self.lookup_hint.is_some() {
+            self.lookup_hint = Some(index.map_or(0, |i| i + 1));
         }
         index
     }
