@@ -539,3 +539,134 @@ fn a_gossip_packet_applies_like_its_updates_one_by_one() {
     assert_eq!(packet.member("member-0004").map(|m| m.status), Some(Status::Left));
     assert_eq!(packet.incarnation(), 1, "refuted the suspicion of itself");
 }
+
+/// Whatever one datagram says that the node knows better is answered by one datagram to its
+/// sender, in the order the datagram said it, without piggybacked gossip.
+#[test]
+fn stale_updates_of_one_datagram_get_one_answer_without_gossip() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(5);
+    teach_members(&mut node, 12, Instant::ZERO);
+    let news = [
+        alive("member-0001", 1001, 2),
+        Message::Left { name: "member-0002", incarnation: 1 },
+        Message::Suspect { name: "me", incarnation: 0, from: "member-0005" },
+    ];
+    node.handle_datagram(t, addr(2), &encode_frame(b"", None, &body(&news)).unwrap());
+    drain(&mut node, t);
+    assert_eq!(node.incarnation(), 1);
+    assert!(node.gossip_queue_len() > 0, "there is gossip a piggyback would carry");
+    let repairs = node.stats().stale_repairs;
+
+    let stale = [
+        Message::Suspect { name: "member-0001", incarnation: 1, from: "member-0006" },
+        Message::Dead { name: "member-0002", incarnation: 0, from: "member-0006" },
+        Message::Suspect { name: "member-0003", incarnation: 0, from: "member-0006" },
+        Message::Suspect { name: "me", incarnation: 0, from: "member-0006" },
+    ];
+    node.handle_datagram(t, addr(8), &encode_frame(b"", None, &body(&stale)).unwrap());
+    let answers: Vec<_> = drain(&mut node, t).into_iter().filter(|(d, _)| *d == addr(8)).collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let msgs = &answers[0].1;
+    assert_eq!(msgs.len(), 3, "the three corrections and nothing else: {msgs:?}");
+    assert!(msgs[0].starts_with("Alive { name: \"member-0001\", incarnation: 2"), "{msgs:?}");
+    assert!(msgs[1].starts_with("Left { name: \"member-0002\", incarnation: 1"), "{msgs:?}");
+    assert!(msgs[2].starts_with("Alive { name: \"me\", incarnation: 1"), "{msgs:?}");
+    assert_eq!(node.stats().stale_repairs - repairs, 2, "the suspicion of member-0003 was news");
+    assert_eq!(node.member("member-0003").unwrap().status, Status::Suspect);
+}
+
+/// Runs `node` (which knows member-0000 … member-0011 and suspects member-0001 since `t0`)
+/// until it declares member-0001 failed or `until`. Every ping is acked (so the node's own
+/// health stays perfect), except that `answer_check(round)` decides whether the suspect
+/// answers the ping of final-check round `round` (0, 1, 2) with a refutation. Returns the
+/// times of the final-check rounds (counted by their notices to other members) and of the
+/// failure, if any.
+fn run_final_check(
+    node: &mut Node,
+    t0: Instant,
+    until: Instant,
+    answer_check: impl Fn(usize) -> bool,
+) -> (Vec<Instant>, Option<Instant>) {
+    let suspect = addr(1001);
+    let mut rounds: Vec<Instant> = Vec::new();
+    loop {
+        let now = node.poll_timeout().unwrap();
+        if now > until {
+            return (rounds, None);
+        }
+        node.handle_timeout(now);
+        let out = drain(node, now);
+        let mut notices = 0;
+        let mut replies: Vec<(SocketAddr, Vec<u8>)> = Vec::new();
+        for (dest, msgs) in &out {
+            // (Not the gossip of the suspicion, which ends within a second.)
+            let notice = msgs.len() == 1 && msgs[0].starts_with("Suspect { name: \"member-0001\"");
+            if *dest != suspect && notice && now - t0 > Duration::from_secs(1) {
+                notices += 1;
+            }
+            if let Some(seq) = msgs[0].strip_prefix("Ping { seq: ").and_then(|s| s.split(',').next()) {
+                let seq: u32 = seq.parse().unwrap();
+                let mut reply = vec![Message::Ack { seq }];
+                let is_check = msgs.len() == 2 && msgs[1].starts_with("Suspect { name: \"member-0001\"");
+                if *dest == suspect && is_check && answer_check(rounds.len()) {
+                    reply.push(alive("member-0001", 1001, 1));
+                }
+                replies.push((*dest, body(&reply)));
+            }
+        }
+        if notices > 0 {
+            assert_eq!(notices, 2, "each round asks two other members: {out:?}");
+            rounds.push(now);
+        }
+        for (from, reply) in replies {
+            node.handle_datagram(now, from, &encode_frame(b"", None, &reply).unwrap());
+        }
+        drain(node, now);
+        while let Some(e) = node.poll_event() {
+            if matches!(&e, Event::MemberFailed(m) if m.name == "member-0001") {
+                return (rounds, Some(now));
+            }
+        }
+    }
+}
+
+fn suspecting_node(t0: Instant) -> Node {
+    let mut node = node_with(Config::lan());
+    teach_members(&mut node, 12, Instant::ZERO);
+    let suspicion = Message::Suspect { name: "member-0001", incarnation: 0, from: "member-0002" };
+    node.handle_datagram(t0, addr(2), &encode_frame(b"", None, &body(&[suspicion])).unwrap());
+    drain(&mut node, t0);
+    while node.poll_event().is_some() {}
+    assert_eq!(node.member("member-0001").unwrap().status, Status::Suspect);
+    node
+}
+
+/// The final check asks three times, one probe timeout apart, and the suspect is declared
+/// failed one probe timeout after its suspicion timeout, as with one round; an answer to the
+/// last round still saves it.
+#[test]
+fn the_final_check_asks_three_times_and_costs_one_probe_timeout() {
+    let config = Config::lan();
+    let t0 = Instant::from_millis(100);
+    let until = t0 + Duration::from_secs(60);
+    // 12 members and this node; no confirmations, so the timeout is the maximum, in whole ms.
+    let min = config.probe_interval.mul_f64(f64::from(config.suspicion_mult) * 13f64.log10());
+    let max = min * config.suspicion_max_mult;
+    let max = Duration::from_millis(u64::try_from(max.as_millis()).unwrap());
+    let pt = config.probe_timeout;
+
+    let (rounds, failed) = run_final_check(&mut suspecting_node(t0), t0, until, |_| false);
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    assert_eq!(rounds[1] - rounds[0], pt);
+    assert_eq!(rounds[2] - rounds[1], pt);
+    let failed = failed.expect("declared failed");
+    assert_eq!(failed - rounds[2], pt);
+    assert_eq!(failed - t0, max + pt, "the same detection time as a single round");
+
+    let mut node = suspecting_node(t0);
+    let (rounds, failed) = run_final_check(&mut node, t0, until, |round| round == 2);
+    assert_eq!(rounds.len(), 3, "{rounds:?}");
+    assert_eq!(failed, None, "the answer to the last round refuted the suspicion");
+    assert_eq!(node.member("member-0001").unwrap().status, Status::Alive);
+}

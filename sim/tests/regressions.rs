@@ -13,11 +13,12 @@ const SEC: Duration = Duration::from_secs(1);
 /// two crashed members and one live one, and its gossip (four transmissions per node in a
 /// cluster this small) missed n7, which then suspected the silent leaver and declared it
 /// failed. Members that know of the leave now answer such a suspicion with the leave itself.
-/// (Anti-entropy by digest changed the traffic, so the script now runs on seed 926: one of
-/// 163 seeds in 0..3000 where this script declares the leaver failed without the repair.)
+/// (Anti-entropy by digest, then the three-round final check, changed the traffic, so the
+/// script now runs on seed 11: one of 157 seeds in 0..3000 where this script declares the
+/// leaver failed without the repair.)
 #[test]
 fn a_node_the_leave_gossip_missed_learns_it_instead_of_failing_the_leaver() {
-    let mut c = Cluster::new(926);
+    let mut c = Cluster::new(11);
     c.set_default_link(Link {
         latency_min: Duration::from_micros(100),
         latency_max: Duration::from_millis(10),

@@ -110,6 +110,9 @@ pub struct NodeStats {
     pub probes_failed: u64,
     /// Times a node refuted a suspicion, failure or stale claim about itself.
     pub refutations: u64,
+    /// Corrections sent to a node that gossiped a suspicion, failure or claim this node knew
+    /// to be stale (one per stale update; one datagram per stale datagram carries them).
+    pub stale_repairs: u64,
     /// Anti-entropy exchanges started.
     pub syncs_started: u64,
     /// Anti-entropy digests that matched the receiver's: no state had to be exchanged.

@@ -705,6 +705,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         let st = c.node(i).node.stats();
         node_stats.probes_failed += st.probes_failed;
         node_stats.refutations += st.refutations;
+        node_stats.stale_repairs += st.stale_repairs;
         node_stats.syncs_started += st.syncs_started;
         node_stats.syncs_in_sync += st.syncs_in_sync;
         node_stats.sync_replies_refused += st.sync_replies_refused;
