@@ -25,7 +25,9 @@ pub struct Lifeguard {
     /// timeout (classic SWIM).
     pub dynamic_suspicion: bool,
     /// Buddy system: a probe sent to a suspect member carries the suspicion, so the member can
-    /// refute it at once instead of waiting for gossip to reach it.
+    /// refute it at once instead of waiting for gossip to reach it. It also switches the final
+    /// check: before declaring a suspect failed, ask it and two other members, in three rounds
+    /// one probe timeout apart, whether anyone knows better (ARCHITECTURE.md).
     pub buddy: bool,
     /// Nacks: indirect probers answer with a nack when the target does not answer them, so the
     /// requester can tell "the target is down" from "my own links are bad".
