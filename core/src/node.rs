@@ -848,19 +848,15 @@ impl Node {
         self.lookup_hint = None;
         // A state request is answered with our state; a differing digest with our state as a
         // request, so that the sender merges it and answers with its own.
-        let mut state_sent = false;
         if (sync_request || digest_differs) && self.leave.is_none() {
             let rl = self.config.rate_limit;
             if self.sync_replies.take(now, rl.sync_replies_per_sec, rl.sync_replies_burst) {
                 self.send_state(from, sync_request);
-                state_sent = true;
+                // Our state holds every correction the answer would carry.
+                self.answer.clear();
             } else {
                 self.stats.sync_replies_refused += 1;
             }
-        }
-        // Our state holds every correction the answer would carry.
-        if state_sent {
-            self.answer.clear();
         }
         self.flush_answer(from);
     }
@@ -1326,7 +1322,7 @@ impl Node {
         let by = s.confirmers.first().cloned().unwrap_or_else(|| self.name.as_str().into());
         let name = name.clone();
         self.suspicion_timers.push(Reverse((now + wait, name.clone())));
-        self.compact_suspicion_timers();
+        compact_suspicion_timers(&mut self.suspicion_timers, &self.suspicions);
         let suspect = Message::Suspect { name: &name, incarnation, from: &by };
         let notice = encode_msgs(&[suspect]);
         if let Some(addr) = self.addr_of(index) {
@@ -1382,18 +1378,8 @@ impl Node {
         s.deadline = s.started + check_start(&self.config, timeout, s.min);
         let entry = Reverse((s.deadline, Name::from(name)));
         self.suspicion_timers.push(entry);
-        self.compact_suspicion_timers();
+        compact_suspicion_timers(&mut self.suspicion_timers, &self.suspicions);
         true
-    }
-
-    /// Suspicion timers are removed lazily: a confirmation or a final-check round pushes a new
-    /// entry and leaves the old one, and a refuted suspicion leaves its entries until they are
-    /// due, up to the maximum suspicion timeout later. Under heavy loss that is thousands of
-    /// stale entries per node (about 7000 at N=3000 and 20 % loss, for ~120 running
-    /// suspicions). Once the stale ones outnumber the running suspicions, the heap is rebuilt
-    /// with one entry per suspicion, at its deadline: linear time, paid for by as many pushes.
-    fn compact_suspicion_timers(&mut self) {
-        compact_timers(&mut self.suspicion_timers, &self.suspicions);
     }
 
     // ---- merging --------------------------------------------------------------------------
@@ -1491,8 +1477,7 @@ impl Node {
             }
             _ => return,
         };
-        let mut bytes = Body::new();
-        bytes.push_message(&answer);
+        let bytes = encode_msgs(&[answer]);
         self.stats.stale_repairs += 1;
         self.answer(source, bytes.as_slice());
     }
@@ -1570,7 +1555,7 @@ impl Node {
                     self.suspicions.swap_remove(name.as_str());
                 }
             }
-            compact_timers(&mut self.suspicion_timers, &self.suspicions);
+            compact_suspicion_timers(&mut self.suspicion_timers, &self.suspicions);
         }
         if status == Status::Dead && liveness_changed && old_status != Some(status) {
             self.last_death = Some(now);
@@ -1632,8 +1617,7 @@ impl Node {
             }
         };
         if let (true, Some(source)) = (answer, source) {
-            let mut bytes = Body::new();
-            bytes.push_message(&self.self_alive());
+            let bytes = encode_msgs(&[self.self_alive()]);
             self.answer(source, bytes.as_slice());
         }
     }
@@ -2031,8 +2015,13 @@ fn retransmit_scale(live: usize) -> u32 {
     scale.max(1)
 }
 
-/// See [`Node::compact_suspicion_timers`].
-fn compact_timers(timers: &mut BinaryHeap<Reverse<(Instant, Name)>>, suspicions: &FastMap<Name, Suspicion>) {
+/// Suspicion timers are removed lazily: a confirmation or a final-check round pushes a new
+/// entry and leaves the old one, and a refuted suspicion leaves its entries until they are
+/// due, up to the maximum suspicion timeout later. Under heavy loss that is thousands of
+/// stale entries per node (about 7000 at N=3000 and 20 % loss, for ~120 running
+/// suspicions). Once the stale ones outnumber the running suspicions, the heap is rebuilt
+/// with one entry per suspicion, at its deadline: linear time, paid for by as many pushes.
+fn compact_suspicion_timers(timers: &mut BinaryHeap<Reverse<(Instant, Name)>>, suspicions: &FastMap<Name, Suspicion>) {
     let live = suspicions.len();
     if timers.len() <= 2 * live + 16 {
         return;
