@@ -23,7 +23,7 @@ use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
 use crate::event::{Event, MemberView};
 use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
 use crate::name::Name;
-use crate::queue::BroadcastQueue;
+use crate::queue::{self, BroadcastQueue};
 use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
 use crate::stats::Stats;
@@ -447,7 +447,7 @@ impl Node {
             limiter: RateLimiter::new(config.rate_limit, now, hash_seed ^ 1),
             sync_replies: Bucket::full(config.rate_limit.sync_replies_burst, now),
             replay: ReplayWindow::new(MAX_REPLAY_STREAMS, hash_seed ^ 2),
-            queue: BroadcastQueue::new(hash_seed ^ 3),
+            queue: BroadcastQueue::new(),
             name: Name::from(identity.name.as_str()),
             addr: identity.addr,
             meta: identity.meta.into_boxed_slice(),
@@ -639,8 +639,7 @@ impl Node {
         self.next_user_id = self.next_user_id.wrapping_add(1);
         self.remember_user(self.name.as_str().into(), id, now);
         let bytes = wire::encode_to_vec(&Message::User { origin: &self.name, id, payload });
-        self.stats.user_broadcasts_dropped +=
-            self.queue.push_user(bytes.into(), self.config.max_queued_user_broadcasts);
+        self.stats.user_broadcasts_dropped += self.queue.push_user(&bytes, self.config.max_queued_user_broadcasts);
         Ok(())
     }
 
@@ -655,7 +654,7 @@ impl Node {
         self.probe = None;
         let notice = Message::Left { name: &self.name, incarnation: self.incarnation };
         let bytes = wire::encode_to_vec(&notice);
-        self.queue.push_member(&self.name, bytes.clone().into());
+        self.queue.push_member(queue::SELF, &bytes);
         let targets = self.random_members(self.config.leave_acks as usize, None, Member::is_live);
         let mut pending = Vec::with_capacity(targets.len());
         for i in targets {
@@ -941,8 +940,7 @@ impl Node {
         self.remember_user(origin.into(), id, now);
         self.push_event(Event::UserBroadcast { origin: origin.into(), payload: payload.to_vec() });
         let bytes = wire::encode_to_vec(msg);
-        self.stats.user_broadcasts_dropped +=
-            self.queue.push_user(bytes.into(), self.config.max_queued_user_broadcasts);
+        self.stats.user_broadcasts_dropped += self.queue.push_user(&bytes, self.config.max_queued_user_broadcasts);
     }
 
     fn remember_user(&mut self, origin: Box<str>, id: u64, now: Instant) {
@@ -1427,7 +1425,7 @@ impl Node {
             if let Update::Status(Liveness { incarnation, status: Status::Suspect }) = update {
                 let by = Name::from(by.unwrap_or(&self.name));
                 if self.confirm(name, incarnation, &by) {
-                    self.gossip_update(name, update, Some(&by));
+                    self.gossip_update(index, name, update, Some(&by));
                 }
             }
             if let (Update::Status(l), Some(source)) = (update, source) {
@@ -1437,7 +1435,7 @@ impl Node {
         }
         let (old_status, was_live) = old.unwrap_or((None, false));
         self.after_merge(now, index, old_status, was_live, merged.liveness, by);
-        self.gossip_update(name, update, by);
+        self.gossip_update(index, name, update, by);
     }
 
     /// The index of member `name`. While a state-exchange chunk is applied, the member after
@@ -1637,10 +1635,10 @@ impl Node {
     fn gossip_self_alive(&mut self) {
         let msg = self.self_alive();
         let bytes = wire::encode_to_vec(&msg);
-        self.queue.push_member(&self.name, bytes.into());
+        self.queue.push_member(queue::SELF, &bytes);
     }
 
-    fn gossip_update(&mut self, name: &str, update: Update<'_>, by: Option<&str>) {
+    fn gossip_update(&mut self, index: usize, name: &str, update: Update<'_>, by: Option<&str>) {
         let from = by.unwrap_or(&self.name);
         let msg = match update {
             Update::Alive { incarnation, addr, meta } => Message::Alive { name, incarnation, addr: addr.into(), meta },
@@ -1651,7 +1649,7 @@ impl Node {
                 Status::Left => Message::Left { name, incarnation },
             },
         };
-        self.queue.push_member(name, wire::encode_to_vec(&msg).into());
+        self.queue.push_member(u32::try_from(index).unwrap_or(u32::MAX), &wire::encode_to_vec(&msg));
     }
 
     fn insert_probe_order(&mut self, index: usize) {
@@ -1845,8 +1843,16 @@ impl Node {
     fn reap(&mut self, now: Instant) {
         let ttl = self.config.tombstone_ttl;
         let before = self.members.len();
-        self.members.retain(|_, m| m.is_live() || now - m.changed_at < ttl);
+        let mut new_pos = Vec::new();
+        let mut kept = 0;
+        self.members.retain(|_, m| {
+            let keep = m.is_live() || now - m.changed_at < ttl;
+            new_pos.push(if keep { kept } else { u32::MAX });
+            kept += u32::from(keep);
+            keep
+        });
         if self.members.len() != before {
+            self.queue.remap(&new_pos);
             self.digest = None;
             let members = &self.members;
             self.conflicts_reported.retain(|name, _| members.get_index_of(name.as_str()).is_some());
