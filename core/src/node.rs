@@ -27,7 +27,7 @@ use crate::queue::{self, BroadcastQueue};
 use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
 use crate::stats::Stats;
-use crate::table::NameTable;
+use crate::table::{MemberRef, MemberTable, PayloadRef};
 use crate::time::Instant;
 use crate::wire::{self, Addr, DecodeError, Header, MAX_NAME_LEN, Message, TAG_LEN};
 
@@ -127,22 +127,6 @@ struct Suspicion {
     /// Rounds of the final check sent so far (see [`Node::final_check`]): the expiry after
     /// the last one declares the member failed.
     final_checks: u8,
-}
-
-/// One entry of the member table: only what every member needs (48 bytes); the rare parts
-/// (a running suspicion, a reported name conflict) live in side tables keyed by name, so ten
-/// thousand members per node do not each carry room for them.
-#[derive(Clone, Debug)]
-struct Member {
-    state: State,
-    /// When the status last changed.
-    changed_at: Instant,
-}
-
-impl Member {
-    fn is_live(&self) -> bool {
-        self.state.payload.is_some() && matches!(self.state.liveness.status, Status::Alive | Status::Suspect)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -370,7 +354,7 @@ pub struct Node {
     /// the next member probably is. While a gossip packet is applied: where the lookup pass
     /// found this message's member.
     lookup_hint: Option<usize>,
-    members: NameTable<Member>,
+    members: MemberTable,
     config: Config,
 
     // -- the rest --
@@ -452,7 +436,7 @@ impl Node {
             addr: identity.addr,
             meta: identity.meta.into_boxed_slice(),
             incarnation: 0,
-            members: NameTable::with_hasher(hasher.clone()),
+            members: MemberTable::with_hasher(hasher.clone()),
             suspicions: FastMap::with_hasher(hasher.clone()),
             conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
@@ -554,7 +538,7 @@ impl Node {
     /// Every known member, this node first. Members known only through a suspicion or failure
     /// notice (never seen alive) are not listed.
     pub fn members(&self) -> impl Iterator<Item = MemberView<'_>> {
-        core::iter::once(self.self_view()).chain(self.members.iter().filter_map(|(name, m)| view(name, m)))
+        core::iter::once(self.self_view()).chain(self.members.iter().filter_map(view))
     }
 
     /// One member by name.
@@ -562,7 +546,7 @@ impl Node {
         if name == &*self.name {
             return Some(self.self_view());
         }
-        self.members.get_key_value(name).and_then(|(n, m)| view(n, m))
+        self.members.by_name(name).and_then(view)
     }
 
     /// Members currently alive or suspect, this node included.
@@ -655,11 +639,12 @@ impl Node {
         let notice = Message::Left { name: &self.name, incarnation: self.incarnation };
         let bytes = wire::encode_to_vec(&notice);
         self.queue.push_member(queue::SELF, &bytes);
-        let targets = self.random_members(self.config.leave_acks as usize, None, Member::is_live);
+        let targets = self.random_members(self.config.leave_acks as usize, None, |m| m.is_live());
         let mut pending = Vec::with_capacity(targets.len());
         for i in targets {
-            let Some((name, m)) = self.members.get_index(i) else { continue };
-            let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) else { continue };
+            let Some(m) = self.members.get(i) else { continue };
+            let (name, Some(addr)) = (m.name(), m.addr()) else { continue };
+            let addr = SocketAddr::from(addr);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             let mut body = encode_msgs(&[Message::Ping { seq, target: name }]);
@@ -862,7 +847,7 @@ impl Node {
 
     /// For a gossip packet (more than a probe's few messages, no state exchange): the position
     /// of each update's member (`u32::MAX`: not known), found in one batch
-    /// ([`NameTable::get_indices_of`]), with the records prefetched. When the member table is
+    /// ([`MemberTable::get_indices_of`], which prefetches the records). When the member table is
     /// out of cache (many nodes in one simulator), the lookups of one packet then wait for
     /// memory together instead of one after another. The positions are only hints to
     /// [`Node::find_member`].
@@ -879,11 +864,6 @@ impl Node {
             _ => None,
         });
         self.members.get_indices_of(subjects, &mut found);
-        for &i in &found {
-            if let Some((_, m)) = self.members.get_index(i as usize) {
-                crate::hint::prefetch(&m.state);
-            }
-        }
         Some(found)
     }
 
@@ -984,7 +964,7 @@ impl Node {
         if now >= self.next_push_pull {
             let spread = 0.75 + 0.5 * self.rng.random::<f64>();
             self.next_push_pull = now + self.push_pull_interval().mul_f64(spread);
-            let targets = self.random_members(1, None, Member::is_live);
+            let targets = self.random_members(1, None, |m| m.is_live());
             if let Some(addr) = targets.first().and_then(|&i| self.addr_of(i)) {
                 self.start_sync(addr);
             }
@@ -1114,9 +1094,7 @@ impl Node {
                 if let Some(i) = self.probe_order.get(self.probe_cursor) {
                     crate::hint::prefetch(i);
                 }
-                if let Some((_, member)) = self.members.get_index(self.probe_hint as usize) {
-                    crate::hint::prefetch(member);
-                }
+                self.members.prefetch(self.probe_hint as usize);
             }
         }
     }
@@ -1179,10 +1157,10 @@ impl Node {
         let interval = self.awareness.scale(self.config.probe_interval);
         self.next_probe = now + interval;
         let Some(i) = self.next_probe_target() else { return };
-        let Some((name, m)) = self.members.get_index(i) else { return };
-        let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) else { return };
-        let target = name.clone();
-        let liveness = m.state.liveness;
+        let Some(m) = self.members.get(i) else { return };
+        let Some(addr) = m.addr().map(SocketAddr::from) else { return };
+        let target = Name::from(m.name());
+        let liveness = m.liveness();
         let seq = self.take_seq();
         let ping = Message::Ping { seq, target: &target };
         if self.config.lifeguard.buddy && liveness.status == Status::Suspect {
@@ -1217,7 +1195,7 @@ impl Node {
             }
             let i = *self.probe_order.get(self.probe_cursor)? as usize;
             self.probe_cursor += 1;
-            if self.members.get_index(i).is_some_and(|(_, m)| m.is_live()) {
+            if self.members.get(i).is_some_and(|m| m.is_live()) {
                 self.probe_hint = self.probe_order.get(self.probe_cursor).copied().unwrap_or_default();
                 return Some(i);
             }
@@ -1230,7 +1208,7 @@ impl Node {
         p.indirect_sent = true;
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
         let exclude = self.members.get_index_of(&target);
-        let helpers = self.random_members(self.config.indirect_checks as usize, exclude, Member::is_live);
+        let helpers = self.random_members(self.config.indirect_checks as usize, exclude, |m| m.is_live());
         let nack = self.config.lifeguard.nacks;
         let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
         let body = encode_msgs(&[req]);
@@ -1253,12 +1231,12 @@ impl Node {
         // Lifeguard: missing nacks mean our own links or CPU are the problem, not the target.
         let delta = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
         self.awareness.apply(i32::try_from(delta).unwrap_or(i32::MAX));
-        let Some(m) = self.members.get(&p.target) else { return };
+        let Some(m) = self.members.by_name(&p.target) else { return };
         if !m.is_live() {
             return;
         }
-        let incarnation = m.state.liveness.incarnation;
-        if m.state.liveness.status == Status::Alive {
+        let incarnation = m.liveness().incarnation;
+        if m.status() == Status::Alive {
             self.stats.suspicions_raised += 1;
         }
         self.apply(now, &p.target, status(incarnation, Status::Suspect), None, None);
@@ -1284,7 +1262,7 @@ impl Node {
                 break;
             }
             let Some(Reverse((_, name))) = self.suspicion_timers.pop() else { break };
-            let suspect = self.members.get(&name).is_some_and(|m| m.state.liveness.status == Status::Suspect);
+            let suspect = self.members.by_name(&name).is_some_and(|m| m.status() == Status::Suspect);
             let due = self
                 .suspicions
                 .get(&name)
@@ -1329,7 +1307,7 @@ impl Node {
             body.extend_from_slice(notice.as_slice());
             self.push_outgoing(addr, body, true);
         }
-        for i in self.random_members(2, Some(index), Member::is_live) {
+        for i in self.random_members(2, Some(index), |m| m.is_live()) {
             if let Some(addr) = self.addr_of(i) {
                 self.push_outgoing(addr, notice.clone(), true);
             }
@@ -1397,24 +1375,22 @@ impl Node {
                         return;
                     }
                 }
-                let Some((_, m)) = self.members.get_index_mut(i) else { return };
-                let old = m.state.payload.is_some().then_some(m.state.liveness.status);
+                let Some(m) = self.members.get(i) else { return };
+                let old = m.has_payload().then_some(m.status());
                 let was_live = m.is_live();
-                (i, Some((old, was_live)), m.state.merge(update))
+                (i, Some((old, was_live)), self.members.merge(i, update))
             }
             None => {
                 if self.members.len() >= self.config.max_members {
                     self.stats.members_over_limit += 1;
                     return;
                 }
-                let state = State::from_update(update);
-                let m = Member { state, changed_at: now };
                 if self.members.len() == self.members.capacity() {
                     // Grow by a quarter rather than doubling: a node of a 10 000-member
                     // cluster would otherwise carry up to 40 % of empty member slots.
                     self.members.reserve_exact(self.members.len() / 4 + 16);
                 }
-                let (i, _) = self.members.insert_full(name.into(), m);
+                let Some(i) = self.members.insert(name, update, now) else { return };
                 self.insert_probe_order(i);
                 (i, None, crate::state::Merged { liveness: true, payload: true })
             }
@@ -1446,7 +1422,7 @@ impl Node {
     /// tried first (then the next-entry guess is not used: the batch sets every hint). Either
     /// way the answer is the same.
     fn find_member(&mut self, name: &str) -> Option<usize> {
-        let hinted = self.lookup_hint.filter(|&i| self.members.get_index(i).is_some_and(|(k, _)| k.as_str() == name));
+        let hinted = self.lookup_hint.filter(|&i| self.members.get(i).is_some_and(|m| m.name() == name));
         let index = hinted.or_else(|| self.members.get_index_of(name));
         if self.lookup_hint.is_some() {
             self.lookup_hint = Some(index.map_or(0, |i| i + 1));
@@ -1460,15 +1436,15 @@ impl Node {
     /// few times in a small cluster, can miss a node, which then suspects the departed member
     /// and declared it failed although everyone else knew it had left.)
     fn repair_stale(&mut self, index: usize, stale: Liveness, source: SocketAddr) {
-        let Some((name, m)) = self.members.get_index(index) else { return };
-        let current = m.state.liveness;
+        let Some(m) = self.members.get(index) else { return };
+        let (name, current) = (m.name(), m.liveness());
         if !matches!(stale.status, Status::Suspect | Status::Dead) {
             return;
         }
         let answer = match current.status {
             Status::Alive if current.incarnation > stale.incarnation => {
-                let Some(p) = &m.state.payload else { return };
-                Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: &p.meta }
+                let Some(p) = m.payload() else { return };
+                Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: p.meta }
             }
             Status::Left if current.incarnation >= stale.incarnation => {
                 Message::Left { name, incarnation: current.incarnation }
@@ -1508,16 +1484,16 @@ impl Node {
     /// An alive claim from a new address for a name whose current holder is not known to be
     /// failed or gone is refused (see ARCHITECTURE.md, "Name conflicts").
     fn is_conflict(&mut self, index: usize, addr: SocketAddr, incarnation: u32) -> bool {
-        let Some((name, m)) = self.members.get_index_mut(index) else { return false };
-        let Some(p) = &m.state.payload else { return false };
-        if p.addr == Addr::from(addr) || !matches!(m.state.liveness.status, Status::Alive | Status::Suspect) {
+        let Some(m) = self.members.get(index) else { return false };
+        let (name, Some(known)) = (m.name(), m.addr()) else { return false };
+        if known == Addr::from(addr) || !m.is_live() {
             return false;
         }
         self.stats.name_conflicts += 1;
-        let reported = self.conflicts_reported.get(name.as_str()).copied();
+        let reported = self.conflicts_reported.get(name).copied();
         if reported.is_none_or(|seen| incarnation > seen) {
-            self.conflicts_reported.insert(name.clone(), incarnation);
-            let event = Event::NameConflict { name: (**name).into(), known: p.addr.into(), claimed: addr };
+            self.conflicts_reported.insert(name.into(), incarnation);
+            let event = Event::NameConflict { name: name.into(), known: known.into(), claimed: addr };
             self.push_event(event);
         }
         true
@@ -1534,15 +1510,16 @@ impl Node {
         liveness_changed: bool,
         by: Option<&str>,
     ) {
-        let Some((_, m)) = self.members.get_index(index) else { return };
-        let l = m.state.liveness;
+        let Some(m) = self.members.get(index) else { return };
+        let l = m.liveness();
         let new_suspicion = (l.status == Status::Suspect && liveness_changed)
             .then(|| self.new_suspicion(now, l.incarnation, by.unwrap_or(&self.name)));
-        let Some((name, m)) = self.members.get_index_mut(index) else { return };
-        let status = m.state.liveness.status;
+        let Some(m) = self.members.get(index) else { return };
+        let status = m.status();
         if liveness_changed {
+            let name = Name::from(m.name());
             if old_status != Some(status) {
-                m.changed_at = now;
+                self.members.set_changed_at(index, now);
             }
             match new_suspicion {
                 Some(s) => {
@@ -1558,6 +1535,7 @@ impl Node {
         if status == Status::Dead && liveness_changed && old_status != Some(status) {
             self.last_death = Some(now);
         }
+        let Some(m) = self.members.get(index) else { return };
         let is_live = m.is_live();
         match (is_live, was_live) {
             (true, false) => self.live += 1,
@@ -1567,7 +1545,7 @@ impl Node {
         if is_live != was_live {
             self.retransmit_scale = retransmit_scale(self.live);
         }
-        let Some(snapshot) = view(name, m).map(|v| v.to_member()) else { return };
+        let Some(snapshot) = view(m).map(|v| v.to_member()) else { return };
         let event = match (old_status, status) {
             (None | Some(Status::Dead | Status::Left), Status::Alive | Status::Suspect) => {
                 Event::MemberJoined(snapshot)
@@ -1688,9 +1666,9 @@ impl Node {
         let dead_window = self.config.gossip_to_the_dead;
         let targets = self.random_members(self.config.gossip_fanout as usize, None, |m| {
             m.is_live()
-                || (m.state.payload.is_some()
-                    && m.state.liveness.status == Status::Dead
-                    && now - m.changed_at < dead_window)
+                || (m.has_payload()
+                    && m.status() == Status::Dead
+                    && m.changed_at().is_some_and(|at| now - at < dead_window))
         });
         for i in targets {
             if let Some(addr) = self.addr_of(i) {
@@ -1741,9 +1719,10 @@ impl Node {
     /// the node caches it between state changes.
     pub fn state_digest(&self) -> (u64, u32) {
         let me = State::from_update(Update::Alive { incarnation: self.incarnation, addr: self.addr, meta: &self.meta });
-        let mut sum = member_hash(&self.name, &me);
-        for (name, m) in self.members.iter() {
-            sum = sum.wrapping_add(member_hash(name, &m.state));
+        let me_payload = me.payload.as_ref().map(|p| PayloadRef { incarnation: p.incarnation, addr: p.addr, meta: &p.meta });
+        let mut sum = member_hash(&self.name, me.liveness, me_payload);
+        for m in self.members.iter() {
+            sum = sum.wrapping_add(member_hash(m.name(), m.liveness(), m.payload()));
         }
         (sum, u32::try_from(self.members.len() + 1).unwrap_or(u32::MAX))
     }
@@ -1769,12 +1748,13 @@ impl Node {
         };
         let me = self.self_alive();
         push(&me, &mut buf, &mut pos);
-        for (name, m) in self.members.iter() {
-            if let Some(p) = &m.state.payload {
-                let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: &p.meta };
+        for m in self.members.iter() {
+            let name = m.name();
+            if let Some(p) = m.payload() {
+                let alive = Message::Alive { name, incarnation: p.incarnation, addr: p.addr, meta: p.meta };
                 push(&alive, &mut buf, &mut pos);
             }
-            let Liveness { incarnation, status } = m.state.liveness;
+            let Liveness { incarnation, status } = m.liveness();
             let msg = match status {
                 Status::Alive => continue,
                 Status::Suspect => Message::Suspect { name, incarnation, from: &self.name },
@@ -1809,9 +1789,9 @@ impl Node {
         if n > 0 && self.last_death.is_some_and(|t| now - t < window) {
             for _ in 0..16 {
                 let i = self.rng.random_range(0..n);
-                let Some((_, m)) = self.members.get_index(i) else { continue };
-                if m.state.liveness.status == Status::Dead && now - m.changed_at < window {
-                    if let Some(addr) = m.state.payload.as_ref().map(|p| SocketAddr::from(p.addr)) {
+                let Some(m) = self.members.get(i) else { continue };
+                if m.status() == Status::Dead && m.changed_at().is_some_and(|at| now - at < window) {
+                    if let Some(addr) = m.addr().map(SocketAddr::from) {
                         self.start_sync(addr);
                     }
                     break;
@@ -1842,16 +1822,8 @@ impl Node {
     /// Forgets tombstones older than `tombstone_ttl`.
     fn reap(&mut self, now: Instant) {
         let ttl = self.config.tombstone_ttl;
-        let before = self.members.len();
-        let mut new_pos = Vec::new();
-        let mut kept = 0;
-        self.members.retain(|_, m| {
-            let keep = m.is_live() || now - m.changed_at < ttl;
-            new_pos.push(if keep { kept } else { u32::MAX });
-            kept += u32::from(keep);
-            keep
-        });
-        if self.members.len() != before {
+        let forgotten = self.members.retain(|m| m.is_live() || m.changed_at().is_none_or(|at| now - at < ttl));
+        if let Some(new_pos) = forgotten {
             self.queue.remap(&new_pos);
             self.digest = None;
             let members = &self.members;
@@ -1875,18 +1847,18 @@ impl Node {
     // ---- helpers --------------------------------------------------------------------------
 
     fn addr_of(&self, index: usize) -> Option<SocketAddr> {
-        self.members.get_index(index).and_then(|(_, m)| m.state.payload.as_ref()).map(|p| p.addr.into())
+        self.members.get(index).and_then(|m| m.addr()).map(SocketAddr::from)
     }
 
     /// Up to `k` distinct random members satisfying `eligible`, other than `exclude`.
-    fn random_members(&mut self, k: usize, exclude: Option<usize>, eligible: impl Fn(&Member) -> bool) -> Vec<usize> {
+    fn random_members(&mut self, k: usize, exclude: Option<usize>, eligible: impl Fn(MemberRef<'_>) -> bool) -> Vec<usize> {
         let n = self.members.len();
         let mut picked = Vec::with_capacity(k);
         if k == 0 || n == 0 {
             return picked;
         }
         let ok = |i: usize, picked: &[usize]| {
-            Some(i) != exclude && !picked.contains(&i) && self.members.get_index(i).is_some_and(|(_, m)| eligible(m))
+            Some(i) != exclude && !picked.contains(&i) && self.members.get(i).is_some_and(&eligible)
         };
         if n <= 4 * k + 16 {
             let mut all: Vec<usize> = (0..n).filter(|&i| ok(i, &[])).collect();
@@ -1950,14 +1922,14 @@ impl Node {
 /// name length (u8) and bytes, status (u8: alive 0, suspect 1, dead 2, left 3), incarnation
 /// (u32 LE), then 0 without an alive payload, or 1, the payload's incarnation (u32 LE), the
 /// address (4 or 6, octets, port u16 LE), metadata length (u16 LE) and bytes.
-fn member_hash(name: &str, state: &State) -> u64 {
+fn member_hash(name: &str, liveness: Liveness, payload: Option<PayloadRef<'_>>) -> u64 {
     let mut h = SipHasher13::new_with_keys(0, 0);
     h.write(&[u8::try_from(name.len()).unwrap_or(u8::MAX)]);
     h.write(name.as_bytes());
-    let Liveness { incarnation, status } = state.liveness;
+    let Liveness { incarnation, status } = liveness;
     h.write(&[status as u8]);
     h.write(&incarnation.to_le_bytes());
-    match &state.payload {
+    match payload {
         None => h.write(&[0]),
         Some(p) => {
             h.write(&[1]);
@@ -1975,7 +1947,7 @@ fn member_hash(name: &str, state: &State) -> u64 {
                 }
             }
             h.write(&u16::try_from(p.meta.len()).unwrap_or(u16::MAX).to_le_bytes());
-            h.write(&p.meta);
+            h.write(p.meta);
         }
     }
     h.finish()
@@ -1985,15 +1957,10 @@ fn status(incarnation: u32, status: Status) -> Update<'static> {
     Update::Status(Liveness { incarnation, status })
 }
 
-fn view<'a>(name: &'a str, m: &'a Member) -> Option<MemberView<'a>> {
-    let p = m.state.payload.as_ref()?;
-    Some(MemberView {
-        name,
-        addr: p.addr.into(),
-        status: m.state.liveness.status,
-        incarnation: m.state.liveness.incarnation,
-        meta: &p.meta,
-    })
+fn view(m: MemberRef<'_>) -> Option<MemberView<'_>> {
+    let p = m.payload()?;
+    let Liveness { incarnation, status } = m.liveness();
+    Some(MemberView { name: m.name(), addr: p.addr.into(), status, incarnation, meta: p.meta })
 }
 
 /// Empties `v` and hands its allocation over as a vector of another lifetime: collecting in
@@ -2155,13 +2122,5 @@ mod tests {
         ] {
             assert!(named.contains(&line(offset)), "{field} is in line {}, which is not prefetched", line(offset));
         }
-    }
-
-    /// Every node keeps a record per member (a thousand agents in one process hold a million
-    /// of them), so their size is a budget (docs/benchmarks.md, "Agents on loopback").
-    #[test]
-    fn member_record_sizes() {
-        assert_eq!(core::mem::size_of::<Member>(), 48);
-        assert_eq!(core::mem::size_of::<(Name, Member)>(), 72, "one entry of the member table");
     }
 }
