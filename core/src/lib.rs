@@ -23,6 +23,7 @@ pub mod hint;
 mod lifeguard;
 mod name;
 mod node;
+mod order;
 mod queue;
 mod ratelimit;
 pub mod state;

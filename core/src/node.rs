@@ -23,6 +23,7 @@ use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
 use crate::event::{Event, MemberView};
 use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
 use crate::name::Name;
+use crate::order::ProbeOrder;
 use crate::queue::{self, BroadcastQueue};
 use crate::ratelimit::{Bucket, RateLimiter};
 use crate::state::{Liveness, State, Status, Update};
@@ -181,9 +182,18 @@ impl Outbox {
     }
 
     fn pop_front(&mut self) -> Option<Outgoing> {
-        self.head.take().or_else(|| self.rest.pop_front())
+        let out = self.head.take().or_else(|| self.rest.pop_front());
+        if self.rest.is_empty() && self.rest.capacity() > RETAINED_OUTGOING {
+            // A burst (a join's state exchanges) grew it; an idle agent would keep ~150
+            // bytes per slot of it (19 KiB for 128 slots, measured).
+            self.rest = VecDeque::new();
+        }
+        out
     }
 }
+
+/// Queued datagrams' room kept once the outbox is empty; more is released.
+const RETAINED_OUTGOING: usize = 8;
 
 /// Messages of one datagram decoded onto the stack before the node's message vector is used.
 const INLINE_MESSAGES: usize = 4;
@@ -348,8 +358,8 @@ pub struct Node {
     leave: Option<Leave>,
     relays: VecDeque<Relay>,
     suspicion_timers: BinaryHeap<Reverse<(Instant, Name)>>,
-    /// Indices into `members` (u32: `max_members` is far below 2³²; half the memory).
-    probe_order: Vec<u32>,
+    /// Positions in `members`, in the order they are probed (2 bytes each up to 65 536).
+    probe_order: ProbeOrder,
     /// Where [`Node::find_member`] looks first. While a state-exchange chunk is applied: where
     /// the next member probably is. While a gossip packet is applied: where the lookup pass
     /// found this message's member.
@@ -446,7 +456,7 @@ impl Node {
             last_death: None,
             members_at_trim: 0,
             answer: Vec::new(),
-            probe_order: Vec::new(),
+            probe_order: ProbeOrder::new(),
             probe_cursor: 0,
             probe_hint: 0,
             probe: None,
@@ -1091,9 +1101,7 @@ impl Node {
         match datagram_from {
             Some(ip) => self.limiter.prefetch(ip),
             None => {
-                if let Some(i) = self.probe_order.get(self.probe_cursor) {
-                    crate::hint::prefetch(i);
-                }
+                self.probe_order.prefetch(self.probe_cursor);
                 self.members.prefetch(self.probe_hint as usize);
             }
         }
@@ -1189,14 +1197,14 @@ impl Node {
     fn next_probe_target(&mut self) -> Option<usize> {
         for _ in 0..=self.probe_order.len() {
             if self.probe_cursor >= self.probe_order.len() {
-                self.probe_order.retain(|&i| (i as usize) < self.members.len());
+                self.probe_order.retain_below(self.members.len());
                 self.probe_order.shuffle(&mut self.rng);
                 self.probe_cursor = 0;
             }
-            let i = *self.probe_order.get(self.probe_cursor)? as usize;
+            let i = self.probe_order.get(self.probe_cursor)?;
             self.probe_cursor += 1;
             if self.members.get(i).is_some_and(|m| m.is_live()) {
-                self.probe_hint = self.probe_order.get(self.probe_cursor).copied().unwrap_or_default();
+                self.probe_hint = self.probe_order.get(self.probe_cursor).map_or(0, |p| u32::try_from(p).unwrap_or(0));
                 return Some(i);
             }
         }
@@ -1828,8 +1836,7 @@ impl Node {
             self.digest = None;
             let members = &self.members;
             self.conflicts_reported.retain(|name, _| members.get_index_of(name.as_str()).is_some());
-            self.probe_order = (0..u32::try_from(self.members.len()).unwrap_or(u32::MAX)).collect();
-            self.probe_order.shuffle(&mut self.rng);
+            self.probe_order.reset(self.members.len(), &mut self.rng);
             self.probe_cursor = 0;
         }
     }

@@ -19,7 +19,10 @@
 //! Records are addressed by a stable position (until [`MemberTable::retain`]); an
 //! open-addressing index of 4-byte slots finds them by name. A slot holds the record's
 //! position plus one (0: empty) in its low 24 bits and 8 bits of the name's hash above, so a
-//! probe compares a name only when those bits match. Being our own, the index can be
+//! probe compares a name only when those bits match. The index has any number of slots, up
+//! to 4/5 full: a name's home slot is the high half of the product of its hash and the slot
+//! count (Lemire's multiply-shift), so the index grows with the table by a quarter, like the
+//! records, instead of doubling (a power-of-two index was 8 bytes per member at 1000). Being our own, the index can be
 //! prefetched: [`MemberTable::get_indices_of`] looks up a packet's worth of names in passes
 //! (slots, then records, then names, then the comparisons) so their cache misses overlap.
 
@@ -180,7 +183,7 @@ pub(crate) struct MemberTable {
     blob: Vec<u8>,
     /// Bytes of the blob that belong to no record any more.
     garbage: usize,
-    /// Linear probing; the length is 0 or a power of two, at most 7/8 full.
+    /// Linear probing, at most 4/5 full (see [`slots_for`]).
     slots: Vec<u32>,
     hasher: Hasher,
     /// The time of the last status change of members that are not live, by position.
@@ -191,10 +194,10 @@ fn hash(hasher: &Hasher, name: &[u8]) -> u64 {
     hasher.hash_one(name)
 }
 
-/// The slot's tag: the hash's top 8 bits, above the position. (A used slot is never 0: its
-/// position has one added.)
+/// The slot's tag: the hash's low 8 bits (the home slot comes from the high ones), above the
+/// position. (A used slot is never 0: its position has one added.)
 fn tag(h: u64) -> u32 {
-    ((h >> 56) as u32) << 24
+    ((h & 0xff) as u32) << 24
 }
 
 /// The slot a position is stored in, with its tag.
@@ -202,9 +205,9 @@ fn slot(h: u64, i: usize) -> u32 {
     tag(h) | (u32::try_from(i + 1).unwrap_or(POS_MASK) & POS_MASK)
 }
 
-/// Slots for `n` records: a power of two with `n` at most 7/8 of it (0 for none).
+/// Slots for `n` records: `n` is at most 4/5 of them (0 for none).
 fn slots_for(n: usize) -> usize {
-    if n == 0 { 0 } else { (n * 8).div_ceil(7).next_power_of_two().max(8) }
+    if n == 0 { 0 } else { (n + n / 4 + 1).max(8) }
 }
 
 impl MemberTable {
@@ -271,15 +274,21 @@ impl MemberTable {
 
     /// The home slot of hash `h` (`None` while the index is empty).
     fn home(&self, h: u64) -> Option<usize> {
-        #[allow(clippy::cast_possible_truncation)] // masked to the table size
-        let mask = self.slots.len().checked_sub(1)? as u64;
+        if self.slots.is_empty() {
+            return None;
+        }
+        // Below the slot count, so it fits.
         #[allow(clippy::cast_possible_truncation)]
-        Some((h & mask) as usize)
+        Some(((u128::from(h) * self.slots.len() as u128) >> 64) as usize)
+    }
+
+    /// The slot after `i`, wrapping around.
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() { 0 } else { i + 1 }
     }
 
     fn find(&self, h: u64, name: &[u8]) -> Option<usize> {
         let mut i = self.home(h)?;
-        let mask = self.slots.len() - 1;
         loop {
             let s = *self.slots.get(i)?;
             if s == 0 {
@@ -291,7 +300,7 @@ impl MemberTable {
                     return Some(at);
                 }
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
     }
 
@@ -367,7 +376,8 @@ impl MemberTable {
         }
         let h = hash(&self.hasher, name.as_bytes());
         if slots_for(i + 1) > self.slots.len() {
-            self.resize_index(slots_for(i + 1));
+            // Room for the records' capacity, or a quarter more when it is full.
+            self.resize_index(slots_for(self.records.capacity().max(i + 1 + i / 4)));
         }
         let mut rec = Record { blob: 0, incarnation: 0, payload_incarnation: 0, ip: [0; 4], port: 0, status: 0, flags: 0 };
         let (meta, ip6) = match update {
@@ -522,13 +532,12 @@ impl MemberTable {
     /// Stores position `i` in the first free slot from its home.
     fn place(&mut self, h: u64, i: usize) {
         let Some(mut at) = self.home(h) else { return };
-        let mask = self.slots.len() - 1;
         while let Some(s) = self.slots.get_mut(at) {
             if *s == 0 {
                 *s = slot(h, i);
                 return;
             }
-            at = (at + 1) & mask;
+            at = self.next(at);
         }
     }
 

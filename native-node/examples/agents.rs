@@ -136,6 +136,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes as f64 / wall / nodes as f64,
     );
     println!("heap per node: {heap_steady:.1} KiB live at the end of the quiet window, {heap_peak:.1} KiB at the peak");
+    if let Some(s) = rumor_node::memory::allocator_stats() {
+        let kib = |b: usize| b as f64 / 1024.0 / nodes as f64;
+        println!(
+            "allocator per node (whole process): {:.1} KiB allocated, {:.1} KiB in active pages, {:.1} KiB resident, \
+             {:.1} KiB of it metadata",
+            kib(s.allocated),
+            kib(s.active),
+            kib(s.resident),
+            kib(s.metadata)
+        );
+    }
 
     if alone {
         println!(

@@ -278,13 +278,15 @@ pub enum KeyOp {
     Remove(Key),
 }
 
+/// Small (16 bytes): the channel allocates room for 32 of them per agent up front, so the
+/// rare large arguments are boxed.
 enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<NodeMetrics>),
-    SetMeta(BTreeMap<String, String>, oneshot::Sender<Result<(), AgentError>>),
-    Broadcast(Vec<u8>, oneshot::Sender<Result<(), AgentError>>),
-    Keys(KeyOp, oneshot::Sender<Result<Vec<String>, AgentError>>),
-    Discovered(Vec<SocketAddr>),
+    SetMeta(Box<(BTreeMap<String, String>, oneshot::Sender<Result<(), AgentError>>)>),
+    Broadcast(Box<(Vec<u8>, oneshot::Sender<Result<(), AgentError>>)>),
+    Keys(Box<(KeyOp, oneshot::Sender<Result<Vec<String>, AgentError>>)>),
+    Discovered(Box<Vec<SocketAddr>>),
     Leave(oneshot::Sender<u32>),
     Shutdown,
 }
@@ -358,13 +360,13 @@ impl Handle {
 
     /// Replaces this node's metadata; the change is gossiped.
     pub async fn set_meta(&self, meta: BTreeMap<String, String>) -> Result<(), AgentError> {
-        self.ask(|tx| Command::SetMeta(meta, tx)).await?
+        self.ask(|tx| Command::SetMeta(Box::new((meta, tx)))).await?
     }
 
     /// Sends raw bytes to every member ([`AgentEvent::UserEvent`] with an empty name unless the
     /// bytes follow the user-event layout).
     pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), AgentError> {
-        self.ask(|tx| Command::Broadcast(payload, tx)).await?
+        self.ask(|tx| Command::Broadcast(Box::new((payload, tx)))).await?
     }
 
     /// Sends a named user event to every member.
@@ -383,13 +385,13 @@ impl Handle {
     /// Changes (or lists) the keyring; returns the keys, primary first. The keyring file, if
     /// the agent has one, is rewritten.
     pub async fn keys(&self, op: KeyOp) -> Result<Vec<String>, AgentError> {
-        self.ask(|tx| Command::Keys(op, tx)).await?
+        self.ask(|tx| Command::Keys(Box::new((op, tx)))).await?
     }
 
     /// Asks the node to join these addresses (found by mDNS or another discovery) unless they
     /// are already members.
     pub async fn discovered(&self, addrs: Vec<SocketAddr>) -> Result<(), AgentError> {
-        self.commands.send(Command::Discovered(addrs)).await.map_err(|_| AgentError::Stopped)
+        self.commands.send(Command::Discovered(Box::new(addrs))).await.map_err(|_| AgentError::Stopped)
     }
 
     /// Leaves the cluster gracefully and stops the agent. Returns how many members
@@ -723,21 +725,24 @@ impl Driver {
                     gossip_queue: self.node.gossip_queue_len(),
                 });
             }
-            Command::SetMeta(m, tx) => {
+            Command::SetMeta(args) => {
+                let (m, tx) = *args;
                 let r = self.node.set_meta(&meta::encode(&m), t).map_err(|e| AgentError::Refused(e.to_string()));
                 let _ = tx.send(r);
             }
-            Command::Broadcast(bytes, tx) => {
+            Command::Broadcast(args) => {
+                let (bytes, tx) = *args;
                 let r = self.node.broadcast(&bytes, t).map_err(|e| AgentError::Refused(e.to_string()));
                 let _ = tx.send(r);
             }
-            Command::Keys(op, tx) => {
+            Command::Keys(args) => {
+                let (op, tx) = *args;
                 let _ = tx.send(self.keys(op));
             }
             Command::Discovered(addrs) => {
                 let known: Vec<SocketAddr> = self.node.members().map(|m| m.addr).collect();
                 let new: Vec<SocketAddr> =
-                    addrs.into_iter().filter(|a| *a != self.shared.addr && !known.contains(a)).collect();
+                    addrs.iter().copied().filter(|a| *a != self.shared.addr && !known.contains(a)).collect();
                 if !new.is_empty() && !self.node.has_left() {
                     tracing::info!(peers = ?new, "discovered");
                     if self.node.join(&new, t).is_ok() {
@@ -805,6 +810,11 @@ fn log_event(event: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Command>(), 16);
+    }
 
     #[test]
     fn user_event_layout() {

@@ -24,3 +24,38 @@ pub fn purge_in_background() -> bool {
         false
     }
 }
+
+/// What jemalloc holds, in bytes (see its `stats.*` documentation): `allocated` by the
+/// program, `active` in pages with allocations (the difference is rounding up to size classes
+/// and free slots in slabs), `resident` in physically resident pages it maps (including
+/// `metadata` and freed pages not yet purged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocatorStats {
+    /// Bytes allocated by the program.
+    pub allocated: usize,
+    /// Bytes in active pages.
+    pub active: usize,
+    /// Bytes in resident pages.
+    pub resident: usize,
+    /// Bytes of jemalloc's own metadata.
+    pub metadata: usize,
+}
+
+/// The allocator's statistics, refreshed now; `None` without the `jemalloc` feature.
+pub fn allocator_stats() -> Option<AllocatorStats> {
+    #[cfg(feature = "jemalloc")]
+    {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        epoch::advance().ok()?;
+        Some(AllocatorStats {
+            allocated: stats::allocated::read().ok()?,
+            active: stats::active::read().ok()?,
+            resident: stats::resident::read().ok()?,
+            metadata: stats::metadata::read().ok()?,
+        })
+    }
+    #[cfg(not(feature = "jemalloc"))]
+    {
+        None
+    }
+}
