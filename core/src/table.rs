@@ -43,28 +43,41 @@ type Hasher = foldhash::fast::FixedState;
 pub(crate) const MAX_ENTRIES: usize = (1 << 24) - 2;
 const POS_MASK: u32 = (1 << 24) - 1;
 
-/// `Record::flags`: an alive claim has been seen (the payload fields are set).
-const HAS_PAYLOAD: u8 = 1;
-/// `Record::flags`: the address is IPv6; its octets are at the end of the blob entry.
-const V6: u8 = 2;
+/// `Record::bits`: the status (`Status as u8`).
+const STATUS: u8 = 0b11;
+/// `Record::bits`: an alive claim has been seen (the payload fields are set).
+const HAS_PAYLOAD: u8 = 1 << 2;
+/// `Record::bits`: the address is IPv6; its octets are at the end of the blob entry.
+const V6: u8 = 1 << 3;
+/// `Record::bits`: the member has metadata; its length and bytes follow its name in the blob.
+const HAS_META: u8 = 1 << 4;
+/// `Record::delta`: the payload's incarnation is too far below the liveness incarnation for a
+/// byte; it is in the table's side map.
+const WIDE: u8 = u8::MAX;
 /// The blob is not compacted below this size.
 const MIN_COMPACT: usize = if cfg!(test) { 64 } else { 4096 };
 
-/// One member, packed (20 bytes).
+/// One member, packed (16 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Record {
     /// Where the member's entry starts in the blob.
     blob: u32,
     /// The liveness incarnation.
     incarnation: u32,
-    /// The alive payload's incarnation.
-    payload_incarnation: u32,
     /// IPv4 octets (unused for IPv6).
     ip: [u8; 4],
     port: u16,
-    /// `Status as u8`.
-    status: u8,
-    flags: u8,
+    /// The status and the flags above.
+    bits: u8,
+    /// How far the alive payload's incarnation is below `incarnation` (it never is above: an
+    /// alive claim raises the liveness too), or [`WIDE`]. Nearly always 0 or a few.
+    delta: u8,
+}
+
+impl Record {
+    fn status(&self) -> Status {
+        status_of(self.bits & STATUS)
+    }
 }
 
 fn status_of(s: u8) -> Status {
@@ -88,22 +101,29 @@ pub(crate) struct PayloadRef<'a> {
 #[derive(Clone, Copy)]
 pub(crate) struct MemberRef<'a> {
     rec: &'a Record,
-    blob: &'a [u8],
-    since: &'a BTreeMap<u32, Instant>,
+    table: &'a MemberTable,
     pos: u32,
 }
 
-/// The parts of the blob entry at `at`: name, metadata, IPv6 octets (zero when absent).
-fn entry_parts(blob: &[u8], at: u32) -> (&[u8], &[u8], [u8; 16]) {
-    let at = at as usize;
+/// The parts of the blob entry of `rec`: name, metadata, IPv6 octets (zero when absent), and
+/// the entry's length.
+fn entry_parts<'b>(blob: &'b [u8], rec: &Record) -> (&'b [u8], &'b [u8], [u8; 16], usize) {
+    let at = rec.blob as usize;
     let nlen = usize::from(blob.get(at).copied().unwrap_or(0));
     let name = blob.get(at + 1..at + 1 + nlen).unwrap_or(&[]);
-    let m = at + 1 + nlen;
-    let mlen = blob.get(m..m + 2).and_then(|b| <[u8; 2]>::try_from(b).ok()).map_or(0, u16::from_le_bytes);
-    let meta = blob.get(m + 2..m + 2 + usize::from(mlen)).unwrap_or(&[]);
-    let i = m + 2 + usize::from(mlen);
-    let ip6 = blob.get(i..i + 16).and_then(|b| <[u8; 16]>::try_from(b).ok()).unwrap_or([0; 16]);
-    (name, meta, ip6)
+    let mut i = at + 1 + nlen;
+    let mut meta: &[u8] = &[];
+    if rec.bits & HAS_META != 0 {
+        let mlen = blob.get(i..i + 2).and_then(|b| <[u8; 2]>::try_from(b).ok()).map_or(0, u16::from_le_bytes);
+        meta = blob.get(i + 2..i + 2 + usize::from(mlen)).unwrap_or(&[]);
+        i += 2 + usize::from(mlen);
+    }
+    let mut ip6 = [0; 16];
+    if rec.bits & V6 != 0 {
+        ip6 = blob.get(i..i + 16).and_then(|b| <[u8; 16]>::try_from(b).ok()).unwrap_or([0; 16]);
+        i += 16;
+    }
+    (name, meta, ip6, i - at)
 }
 
 fn entry_name(blob: &[u8], at: u32) -> &[u8] {
@@ -114,26 +134,35 @@ fn entry_name(blob: &[u8], at: u32) -> &[u8] {
 
 /// The size of the blob entry of `rec`.
 fn entry_len(blob: &[u8], rec: &Record) -> usize {
-    let (name, meta, _) = entry_parts(blob, rec.blob);
-    3 + name.len() + meta.len() + if rec.flags & V6 != 0 { 16 } else { 0 }
+    entry_parts(blob, rec).3
+}
+
+/// The alive payload's incarnation of `rec`, at position `pos` of a table whose side map of
+/// wide ones is `wide`.
+fn payload_incarnation(rec: &Record, wide: &BTreeMap<u32, u32>, pos: u32) -> u32 {
+    if rec.delta == WIDE {
+        wide.get(&pos).copied().unwrap_or(rec.incarnation)
+    } else {
+        rec.incarnation.wrapping_sub(u32::from(rec.delta))
+    }
 }
 
 impl<'a> MemberRef<'a> {
     pub(crate) fn name(&self) -> &'a str {
         // Stored from a `&str`, so always valid; an empty name cannot match any member.
-        core::str::from_utf8(entry_name(self.blob, self.rec.blob)).unwrap_or_default()
+        core::str::from_utf8(entry_name(&self.table.blob, self.rec.blob)).unwrap_or_default()
     }
 
     pub(crate) fn liveness(&self) -> Liveness {
-        Liveness { incarnation: self.rec.incarnation, status: status_of(self.rec.status) }
+        Liveness { incarnation: self.rec.incarnation, status: self.rec.status() }
     }
 
     pub(crate) fn status(&self) -> Status {
-        status_of(self.rec.status)
+        self.rec.status()
     }
 
     pub(crate) fn has_payload(&self) -> bool {
-        self.rec.flags & HAS_PAYLOAD != 0
+        self.rec.bits & HAS_PAYLOAD != 0
     }
 
     /// The address, once an alive claim has been seen. Reads no blob for IPv4.
@@ -141,8 +170,8 @@ impl<'a> MemberRef<'a> {
         if !self.has_payload() {
             return None;
         }
-        Some(if self.rec.flags & V6 != 0 {
-            Addr::V6(entry_parts(self.blob, self.rec.blob).2, self.rec.port)
+        Some(if self.rec.bits & V6 != 0 {
+            Addr::V6(entry_parts(&self.table.blob, self.rec).2, self.rec.port)
         } else {
             Addr::V4(self.rec.ip, self.rec.port)
         })
@@ -152,9 +181,9 @@ impl<'a> MemberRef<'a> {
         if !self.has_payload() {
             return None;
         }
-        let (_, meta, ip6) = entry_parts(self.blob, self.rec.blob);
-        let addr = if self.rec.flags & V6 != 0 { Addr::V6(ip6, self.rec.port) } else { Addr::V4(self.rec.ip, self.rec.port) };
-        Some(PayloadRef { incarnation: self.rec.payload_incarnation, addr, meta })
+        let (_, meta, ip6, _) = entry_parts(&self.table.blob, self.rec);
+        let addr = if self.rec.bits & V6 != 0 { Addr::V6(ip6, self.rec.port) } else { Addr::V4(self.rec.ip, self.rec.port) };
+        Some(PayloadRef { incarnation: payload_incarnation(self.rec, &self.table.wide, self.pos), addr, meta })
     }
 
     /// Alive or suspect, with a known address.
@@ -165,7 +194,7 @@ impl<'a> MemberRef<'a> {
     /// When the status last changed; known for members that are not live (for live ones
     /// nothing asks).
     pub(crate) fn changed_at(&self) -> Option<Instant> {
-        if self.is_live() { None } else { self.since.get(&self.pos).copied() }
+        if self.is_live() { None } else { self.table.since.get(&self.pos).copied() }
     }
 
     /// The merged state, owned.
@@ -188,6 +217,8 @@ pub(crate) struct MemberTable {
     hasher: Hasher,
     /// The time of the last status change of members that are not live, by position.
     since: BTreeMap<u32, Instant>,
+    /// The payload incarnation of members whose [`Record::delta`] is [`WIDE`], by position.
+    wide: BTreeMap<u32, u32>,
 }
 
 fn hash(hasher: &Hasher, name: &[u8]) -> u64 {
@@ -219,6 +250,7 @@ impl MemberTable {
             slots: Vec::new(),
             hasher,
             since: BTreeMap::new(),
+            wide: BTreeMap::new(),
         }
     }
 
@@ -248,7 +280,7 @@ impl MemberTable {
 
     fn member(&self, pos: usize) -> Option<MemberRef<'_>> {
         let rec = self.records.get(pos)?;
-        Some(MemberRef { rec, blob: &self.blob, since: &self.since, pos: u32::try_from(pos).ok()? })
+        Some(MemberRef { rec, table: self, pos: u32::try_from(pos).ok()? })
     }
 
     /// The member at position `pos`.
@@ -350,16 +382,20 @@ impl MemberTable {
 
     /// Appends a blob entry; returns where it starts. Grows the blob by a quarter at a time
     /// (never doubling: thousands of tables would each carry the slack).
+    /// The metadata goes in only when there is some (the record's [`HAS_META`] says so).
     fn push_entry(&mut self, name: &[u8], meta: &[u8], ip6: Option<[u8; 16]>) -> u32 {
-        let need = 3 + name.len() + meta.len() + if ip6.is_some() { 16 } else { 0 };
+        let meta_len = if meta.is_empty() { 0 } else { 2 + meta.len() };
+        let need = 1 + name.len() + meta_len + if ip6.is_some() { 16 } else { 0 };
         if self.blob.len() + need > self.blob.capacity() {
             self.blob.reserve_exact(need.max(self.blob.len() / 4 + 64));
         }
         let at = u32::try_from(self.blob.len()).unwrap_or(u32::MAX);
         self.blob.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
         self.blob.extend_from_slice(name);
-        self.blob.extend_from_slice(&u16::try_from(meta.len()).unwrap_or(u16::MAX).to_le_bytes());
-        self.blob.extend_from_slice(meta);
+        if !meta.is_empty() {
+            self.blob.extend_from_slice(&u16::try_from(meta.len()).unwrap_or(u16::MAX).to_le_bytes());
+            self.blob.extend_from_slice(meta);
+        }
         if let Some(ip) = ip6 {
             self.blob.extend_from_slice(&ip);
         }
@@ -379,17 +415,16 @@ impl MemberTable {
             // Room for the records' capacity, or a quarter more when it is full.
             self.resize_index(slots_for(self.records.capacity().max(i + 1 + i / 4)));
         }
-        let mut rec = Record { blob: 0, incarnation: 0, payload_incarnation: 0, ip: [0; 4], port: 0, status: 0, flags: 0 };
+        let mut rec = Record { blob: 0, incarnation: 0, ip: [0; 4], port: 0, bits: 0, delta: 0 };
         let (meta, ip6) = match update {
             Update::Status(l) => {
                 rec.incarnation = l.incarnation;
-                rec.status = l.status as u8;
+                rec.bits = l.status as u8;
                 (&[][..], None)
             }
             Update::Alive { incarnation, addr, meta } => {
                 rec.incarnation = incarnation;
-                rec.payload_incarnation = incarnation;
-                rec.flags = HAS_PAYLOAD;
+                rec.bits = HAS_PAYLOAD | if meta.is_empty() { 0 } else { HAS_META };
                 (meta, set_addr(&mut rec, Addr::from(addr)))
             }
         };
@@ -403,8 +438,10 @@ impl MemberTable {
     /// Merges `update` into the member at `pos`, exactly as [`State::merge`] would.
     pub(crate) fn merge(&mut self, pos: usize, update: Update<'_>) -> Merged {
         let Some(&rec) = self.records.get(pos) else { return Merged::default() };
+        let Ok(pos32) = u32::try_from(pos) else { return Merged::default() };
         let mut merged = Merged::default();
         let mut new = rec;
+        let mut payload_inc = payload_incarnation(&rec, &self.wide, pos32);
         let liveness = match update {
             Update::Status(l) => l,
             Update::Alive { incarnation, addr, meta } => {
@@ -425,15 +462,16 @@ impl MemberTable {
                     }
                 };
                 if newer {
-                    new.payload_incarnation = incarnation;
+                    payload_inc = incarnation;
                     let ip6 = set_addr(&mut new, addr);
-                    new.flags |= HAS_PAYLOAD;
+                    new.bits |= HAS_PAYLOAD;
                     // A refutation or an IPv4 address change keeps the entry.
                     if !same_meta || (ip6.is_some() && !same_ip6) {
                         self.garbage += entry_len(&self.blob, &rec);
                         let name: Vec<u8> = entry_name(&self.blob, rec.blob).into();
+                        new.bits = (new.bits & !HAS_META) | if meta.is_empty() { 0 } else { HAS_META };
                         new.blob = self.push_entry(&name, meta, ip6);
-                    } else if ip6.is_none() && rec.flags & V6 != 0 {
+                    } else if ip6.is_none() && rec.bits & V6 != 0 {
                         // Now IPv4: the entry's IPv6 octets are no longer read.
                         self.garbage += 16;
                     }
@@ -442,11 +480,23 @@ impl MemberTable {
                 Liveness { incarnation, status: Status::Alive }
             }
         };
-        let current = Liveness { incarnation: rec.incarnation, status: status_of(rec.status) };
+        let current = Liveness { incarnation: rec.incarnation, status: rec.status() };
         if liveness > current {
             new.incarnation = liveness.incarnation;
-            new.status = liveness.status as u8;
+            new.bits = (new.bits & !STATUS) | liveness.status as u8;
             merged.liveness = true;
+        }
+        // The payload's incarnation as a distance below the liveness one, or in the side map.
+        let delta = new.incarnation.checked_sub(payload_inc).and_then(|d| u8::try_from(d).ok()).filter(|&d| d != WIDE);
+        new.delta = match delta {
+            _ if new.bits & HAS_PAYLOAD == 0 => 0,
+            Some(d) => d,
+            None => WIDE,
+        };
+        if new.delta == WIDE {
+            self.wide.insert(pos32, payload_inc);
+        } else if rec.delta == WIDE {
+            self.wide.remove(&pos32);
         }
         if let Some(r) = self.records.get_mut(pos) {
             *r = new;
@@ -503,6 +553,11 @@ impl MemberTable {
                 self.records.get(np as usize).filter(|r| !is_live(r)).map(|_| (np, t))
             })
             .collect();
+        let wide = core::mem::take(&mut self.wide);
+        self.wide = wide
+            .into_iter()
+            .filter_map(|(p, inc)| Some((new_pos.get(p as usize).copied().filter(|&np| np != u32::MAX)?, inc)))
+            .collect();
         self.records.shrink_to(self.records.len() + self.records.len() / 4);
         self.compact_blob(true);
         self.slots = Vec::new();
@@ -556,7 +611,7 @@ impl MemberTable {
 }
 
 fn is_live(r: &Record) -> bool {
-    r.flags & HAS_PAYLOAD != 0 && matches!(status_of(r.status), Status::Alive | Status::Suspect)
+    r.bits & HAS_PAYLOAD != 0 && matches!(r.status(), Status::Alive | Status::Suspect)
 }
 
 /// Stores `addr` in `rec`; returns the IPv6 octets the blob entry must hold, if any.
@@ -565,13 +620,13 @@ fn set_addr(rec: &mut Record, addr: Addr) -> Option<[u8; 16]> {
         Addr::V4(ip, port) => {
             rec.ip = ip;
             rec.port = port;
-            rec.flags &= !V6;
+            rec.bits &= !V6;
             None
         }
         Addr::V6(ip, port) => {
             rec.ip = [0; 4];
             rec.port = port;
-            rec.flags |= V6;
+            rec.bits |= V6;
             Some(ip)
         }
     }
@@ -603,7 +658,10 @@ mod tests {
 
     const METAS: [&[u8]; 4] = [b"", b"role=web", b"role=db,zone=eu-west-1", b"x"];
 
+    /// Incarnations: mostly close together, sometimes hundreds apart (a payload far below the
+    /// liveness incarnation goes to the side map).
     fn update(kind: u8, inc: u32, a: u8, m: u8) -> Update<'static> {
+        let inc = [0, 1, 2, 3, 300, 600][inc as usize % 6];
         let status = match kind % 5 {
             0 | 4 => return Update::Alive { incarnation: inc, addr: addr(a), meta: METAS[usize::from(m % 4)] },
             1 => Status::Suspect,
@@ -619,8 +677,8 @@ mod tests {
     }
 
     #[test]
-    fn a_record_is_twenty_bytes() {
-        assert_eq!(core::mem::size_of::<Record>(), 20);
+    fn a_record_is_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<Record>(), 16);
     }
 
     #[test]
@@ -645,7 +703,8 @@ mod tests {
         assert!(t.capacity() >= 102);
         t.shrink_to_fit();
         assert_eq!(t.capacity(), 2);
-        assert_eq!(t.blob.len(), 1 + 1 + 2 + 2 + 16 + 1 + 1 + 2);
+        // "a" with its metadata and IPv6 address, then "b" (a name only).
+        assert_eq!(t.blob.len(), 1 + 1 + 2 + 2 + 16 + 1 + 1);
         assert_eq!((t.get_index_of("a"), t.get_index_of("b")), (Some(0), Some(1)));
     }
 
@@ -664,7 +723,7 @@ mod tests {
         /// inserts, merges and removals.
         #[test]
         fn behaves_like_a_list_of_states(ops in proptest::collection::vec(proptest::prop_oneof![
-            8 => (0u16..40, 0u8..5, 0u32..4, 0u8..4, 0u8..4).prop_map(|(k, kind, inc, a, m)| Op::Update(k, kind, inc, a, m)),
+            8 => (0u16..40, 0u8..5, 0u32..6, 0u8..4, 0u8..4).prop_map(|(k, kind, inc, a, m)| Op::Update(k, kind, inc, a, m)),
             1 => (0u8..5).prop_map(Op::Retain),
             1 => Just(Op::Shrink),
         ], 0..400)) {
