@@ -17,9 +17,9 @@
 //! property tests of `state.rs` check; a property test below applies random updates to both.
 //!
 //! Records are addressed by a stable position (until [`MemberTable::retain`]); an
-//! open-addressing index of 4-byte slots finds them by name. A slot holds the record's
-//! position plus one (0: empty) in its low 24 bits and 8 bits of the name's hash above, so a
-//! probe compares a name only when those bits match. The index has any number of slots, up
+//! open-addressing index finds them by name. A slot holds the record's position plus one (0:
+//! empty) in its low 16 bits (24 past 65 535 slots) and 8 bits of the name's hash above, so a
+//! probe compares a name only when those bits match: 3 bytes a slot, 4 in the largest tables. The index has any number of slots, up
 //! to 4/5 full: a name's home slot is the high half of the product of its hash and the slot
 //! count (Lemire's multiply-shift), so the index grows with the table by a quarter, like the
 //! records, instead of doubling (a power-of-two index was 8 bytes per member at 1000). Being our own, the index can be
@@ -41,7 +41,6 @@ type Hasher = foldhash::fast::FixedState;
 /// Most records a table holds: positions are 24 bits, plus one for the empty slot
 /// (`Config::max_members` is checked against it).
 pub(crate) const MAX_ENTRIES: usize = (1 << 24) - 2;
-const POS_MASK: u32 = (1 << 24) - 1;
 
 /// `Record::bits`: the status (`Status as u8`).
 const STATUS: u8 = 0b11;
@@ -182,7 +181,8 @@ impl<'a> MemberRef<'a> {
             return None;
         }
         let (_, meta, ip6, _) = entry_parts(&self.table.blob, self.rec);
-        let addr = if self.rec.bits & V6 != 0 { Addr::V6(ip6, self.rec.port) } else { Addr::V4(self.rec.ip, self.rec.port) };
+        let addr =
+            if self.rec.bits & V6 != 0 { Addr::V6(ip6, self.rec.port) } else { Addr::V4(self.rec.ip, self.rec.port) };
         Some(PayloadRef { incarnation: payload_incarnation(self.rec, &self.table.wide, self.pos), addr, meta })
     }
 
@@ -212,8 +212,7 @@ pub(crate) struct MemberTable {
     blob: Vec<u8>,
     /// Bytes of the blob that belong to no record any more.
     garbage: usize,
-    /// Linear probing, at most 4/5 full (see [`slots_for`]).
-    slots: Vec<u32>,
+    index: Index,
     hasher: Hasher,
     /// The time of the last status change of members that are not live, by position.
     since: BTreeMap<u32, Instant>,
@@ -225,15 +224,87 @@ fn hash(hasher: &Hasher, name: &[u8]) -> u64 {
     hasher.hash_one(name)
 }
 
-/// The slot's tag: the hash's low 8 bits (the home slot comes from the high ones), above the
-/// position. (A used slot is never 0: its position has one added.)
-fn tag(h: u64) -> u32 {
-    ((h & 0xff) as u32) << 24
+/// The open-addressing index: linear probing, at most 4/5 full (see [`slots_for`]). A slot
+/// is 3 bytes while positions fit in 16 bits (up to 65 535 slots: every table but the
+/// largest), else 4; either way its top byte is the tag and the rest the position plus one.
+struct Index {
+    bytes: Vec<u8>,
+    /// Bytes per slot: 3 or 4.
+    width: usize,
 }
 
-/// The slot a position is stored in, with its tag.
-fn slot(h: u64, i: usize) -> u32 {
-    tag(h) | (u32::try_from(i + 1).unwrap_or(POS_MASK) & POS_MASK)
+impl Index {
+    fn new(slots: usize) -> Self {
+        let width = if slots <= usize::from(u16::MAX) { 3 } else { 4 };
+        Index { bytes: alloc::vec![0; slots * width], width }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len() / self.width
+    }
+
+    /// Bits of the position in a slot.
+    fn pos_bits(&self) -> u32 {
+        8 * (self.width as u32 - 1)
+    }
+
+    /// The slot's tag: the hash's low 8 bits (the home slot comes from the high ones), above
+    /// the position. (A used slot is never 0: its position has one added.)
+    fn tag(&self, h: u64) -> u32 {
+        ((h & 0xff) as u32) << self.pos_bits()
+    }
+
+    /// The slot at `i` (0: empty).
+    fn get(&self, i: usize) -> Option<u32> {
+        let b = self.bytes.get(i * self.width..(i + 1) * self.width)?;
+        Some(b.iter().rev().fold(0, |v, &x| (v << 8) | u32::from(x)))
+    }
+
+    fn set(&mut self, i: usize, v: u32) {
+        if let Some(b) = self.bytes.get_mut(i * self.width..(i + 1) * self.width) {
+            for (k, x) in b.iter_mut().enumerate() {
+                *x = (v >> (8 * k)) as u8;
+            }
+        }
+    }
+
+    fn prefetch(&self, i: usize) {
+        if let Some(b) = self.bytes.get(i * self.width) {
+            crate::hint::prefetch(b);
+        }
+    }
+
+    /// The position in slot `s` if its tag is that of hash `h`.
+    fn position(&self, s: u32, h: u64) -> Option<usize> {
+        let mask = (1u32 << self.pos_bits()) - 1;
+        (s != 0 && s & !mask == self.tag(h)).then(|| ((s & mask) as usize).wrapping_sub(1))
+    }
+
+    /// The home slot of hash `h` (`None` while the index is empty).
+    fn home(&self, h: u64) -> Option<usize> {
+        let n = self.len();
+        // Below the slot count, so it fits.
+        #[allow(clippy::cast_possible_truncation)]
+        (n > 0).then(|| ((u128::from(h) * n as u128) >> 64) as usize)
+    }
+
+    /// The slot after `i`, wrapping around.
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.len() { 0 } else { i + 1 }
+    }
+
+    /// Stores position `pos` of hash `h` in the first free slot from its home.
+    fn place(&mut self, h: u64, pos: usize) {
+        let Some(mut at) = self.home(h) else { return };
+        let v = self.tag(h) | u32::try_from(pos + 1).unwrap_or(0);
+        while let Some(s) = self.get(at) {
+            if s == 0 {
+                self.set(at, v);
+                return;
+            }
+            at = self.next(at);
+        }
+    }
 }
 
 /// Slots for `n` records: `n` is at most 4/5 of them (0 for none).
@@ -247,7 +318,7 @@ impl MemberTable {
             records: Vec::new(),
             blob: Vec::new(),
             garbage: 0,
-            slots: Vec::new(),
+            index: Index::new(0),
             hasher,
             since: BTreeMap::new(),
             wide: BTreeMap::new(),
@@ -265,9 +336,10 @@ impl MemberTable {
     /// Room for `additional` more members without growing, and not more.
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
         self.records.reserve_exact(additional);
-        let want = slots_for(self.records.len() + additional);
-        if want > self.slots.len() {
-            self.resize_index(want);
+        let len = self.records.len();
+        if slots_for(len + additional) > self.index.len() {
+            // At least a quarter more, so growing one by one rebuilds the index rarely.
+            self.resize_index(slots_for((len + additional).max(len + len / 4)));
         }
     }
 
@@ -304,35 +376,19 @@ impl MemberTable {
         }
     }
 
-    /// The home slot of hash `h` (`None` while the index is empty).
-    fn home(&self, h: u64) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        // Below the slot count, so it fits.
-        #[allow(clippy::cast_possible_truncation)]
-        Some(((u128::from(h) * self.slots.len() as u128) >> 64) as usize)
-    }
-
-    /// The slot after `i`, wrapping around.
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.slots.len() { 0 } else { i + 1 }
-    }
-
     fn find(&self, h: u64, name: &[u8]) -> Option<usize> {
-        let mut i = self.home(h)?;
+        let mut i = self.index.home(h)?;
         loop {
-            let s = *self.slots.get(i)?;
+            let s = self.index.get(i)?;
             if s == 0 {
                 return None;
             }
-            if s & !POS_MASK == tag(h) {
-                let at = ((s & POS_MASK) as usize).wrapping_sub(1);
+            if let Some(at) = self.index.position(s, h) {
                 if self.records.get(at).is_some_and(|r| entry_name(&self.blob, r.blob) == name) {
                     return Some(at);
                 }
             }
-            i = self.next(i);
+            i = self.index.next(i);
         }
     }
 
@@ -352,16 +408,16 @@ impl MemberTable {
         for (h, name) in hashes.iter_mut().zip(names.clone()) {
             if let Some(name) = name {
                 *h = hash(&self.hasher, name.as_bytes());
-                if let Some(s) = self.home(*h).and_then(|i| self.slots.get(i)) {
-                    crate::hint::prefetch(s);
+                if let Some(i) = self.index.home(*h) {
+                    self.index.prefetch(i);
                 }
             }
         }
         for ((&h, f), name) in hashes.iter().zip(&mut first).zip(names.clone()) {
-            let s = name.and(self.home(h)).and_then(|i| self.slots.get(i)).copied().unwrap_or(0);
-            if s != 0 && s & !POS_MASK == tag(h) {
-                *f = (s & POS_MASK).wrapping_sub(1);
-                if let Some(r) = self.records.get(*f as usize) {
+            let s = name.and(self.index.home(h)).and_then(|i| self.index.get(i)).unwrap_or(0);
+            if let Some(at) = self.index.position(s, h) {
+                *f = u32::try_from(at).unwrap_or(u32::MAX);
+                if let Some(r) = self.records.get(at) {
                     crate::hint::prefetch(r);
                 }
             }
@@ -411,7 +467,7 @@ impl MemberTable {
             return None;
         }
         let h = hash(&self.hasher, name.as_bytes());
-        if slots_for(i + 1) > self.slots.len() {
+        if slots_for(i + 1) > self.index.len() {
             // Room for the records' capacity, or a quarter more when it is full.
             self.resize_index(slots_for(self.records.capacity().max(i + 1 + i / 4)));
         }
@@ -430,7 +486,7 @@ impl MemberTable {
         };
         rec.blob = self.push_entry(name.as_bytes(), meta, ip6);
         self.records.push(rec);
-        self.place(h, i);
+        self.index.place(h, i);
         self.set_changed_at(i, now);
         Some(i)
     }
@@ -560,7 +616,7 @@ impl MemberTable {
             .collect();
         self.records.shrink_to(self.records.len() + self.records.len() / 4);
         self.compact_blob(true);
-        self.slots = Vec::new();
+        self.index = Index::new(0);
         self.resize_index(slots_for(self.records.len()));
         Some(new_pos)
     }
@@ -584,28 +640,16 @@ impl MemberTable {
         self.garbage = 0;
     }
 
-    /// Stores position `i` in the first free slot from its home.
-    fn place(&mut self, h: u64, i: usize) {
-        let Some(mut at) = self.home(h) else { return };
-        while let Some(s) = self.slots.get_mut(at) {
-            if *s == 0 {
-                *s = slot(h, i);
-                return;
-            }
-            at = self.next(at);
-        }
-    }
-
     /// Rebuilds the index with `n` slots (never fewer than the records need).
     fn resize_index(&mut self, n: usize) {
         let n = n.max(slots_for(self.records.len()));
-        if n == self.slots.len() {
+        if n == self.index.len() {
             return;
         }
-        self.slots = alloc::vec![0; n];
+        self.index = Index::new(n);
         for i in 0..self.records.len() {
             let h = self.records.get(i).map_or(0, |r| hash(&self.hasher, entry_name(&self.blob, r.blob)));
-            self.place(h, i);
+            self.index.place(h, i);
         }
     }
 }
@@ -679,6 +723,21 @@ mod tests {
     #[test]
     fn a_record_is_sixteen_bytes() {
         assert_eq!(core::mem::size_of::<Record>(), 16);
+    }
+
+    /// Past 65 535 slots the index widens to 4-byte slots; both widths find every member.
+    #[test]
+    fn large_tables_use_wide_slots() {
+        let mut t = table();
+        let now = Instant::from_micros(0);
+        for n in [100usize, 60_000] {
+            for i in t.len()..n {
+                assert_eq!(t.insert(&format!("m{i}"), update(1, 1, 0, 0), now), Some(i));
+            }
+            assert_eq!(t.index.width, if n < 60_000 { 3 } else { 4 });
+            assert!((0..n).step_by(7).all(|i| t.get_index_of(&format!("m{i}")) == Some(i)));
+            assert_eq!(t.get_index_of("m-absent"), None);
+        }
     }
 
     #[test]
