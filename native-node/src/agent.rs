@@ -278,14 +278,19 @@ pub enum KeyOp {
     Remove(Key),
 }
 
+/// Where a command's result goes.
+type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
+
 /// Small (16 bytes): the channel allocates room for 32 of them per agent up front, so the
 /// rare large arguments are boxed.
 enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<NodeMetrics>),
-    SetMeta(Box<(BTreeMap<String, String>, oneshot::Sender<Result<(), AgentError>>)>),
-    Broadcast(Box<(Vec<u8>, oneshot::Sender<Result<(), AgentError>>)>),
-    Keys(Box<(KeyOp, oneshot::Sender<Result<Vec<String>, AgentError>>)>),
+    SetMeta(Box<(BTreeMap<String, String>, Reply<()>)>),
+    Broadcast(Box<(Vec<u8>, Reply<()>)>),
+    Keys(Box<(KeyOp, Reply<Vec<String>>)>),
+    // A boxed slice would be 16 bytes; the box of a vector is 8.
+    #[allow(clippy::box_collection)]
     Discovered(Box<Vec<SocketAddr>>),
     Leave(oneshot::Sender<u32>),
     Shutdown,
