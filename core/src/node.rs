@@ -362,8 +362,9 @@ pub struct Node {
     probe_order: ProbeOrder,
     /// Where [`Node::find_member`] looks first. While a state-exchange chunk is applied: where
     /// the next member probably is. While a gossip packet is applied: where the lookup pass
-    /// found this message's member.
-    lookup_hint: Option<usize>,
+    /// found this message's member. (`u32`: so that it and the member table's record and blob
+    /// vectors fit the line after the probe order.)
+    lookup_hint: Option<u32>,
     members: MemberTable,
     config: Config,
 
@@ -777,7 +778,7 @@ impl Node {
         let found = self.look_up_batch(msgs);
         for (k, msg) in msgs.iter().enumerate() {
             if let Some(found) = &found {
-                self.lookup_hint = found.get(k).filter(|&&i| i != u32::MAX).map(|&i| i as usize);
+                self.lookup_hint = found.get(k).copied().filter(|&i| i != u32::MAX);
             }
             match *msg {
                 Message::Ping { seq, target } => {
@@ -1431,10 +1432,11 @@ impl Node {
     /// tried first (then the next-entry guess is not used: the batch sets every hint). Either
     /// way the answer is the same.
     fn find_member(&mut self, name: &str) -> Option<usize> {
-        let hinted = self.lookup_hint.filter(|&i| self.members.get(i).is_some_and(|m| m.name() == name));
+        let hinted =
+            self.lookup_hint.map(|i| i as usize).filter(|&i| self.members.get(i).is_some_and(|m| m.name() == name));
         let index = hinted.or_else(|| self.members.get_index_of(name));
         if self.lookup_hint.is_some() {
-            self.lookup_hint = Some(index.map_or(0, |i| i + 1));
+            self.lookup_hint = Some(index.map_or(0, |i| u32::try_from(i + 1).unwrap_or(0)));
         }
         index
     }
@@ -2147,6 +2149,8 @@ mod tests {
             ("messages", offset_of!(Node, messages)),
             ("name", offset_of!(Node, name)),
             ("leave", offset_of!(Node, leave)),
+            // `MemberTable` is `repr(C)`: its records and blob vectors (48 bytes) come first.
+            ("the member table's records and blob", offset_of!(Node, members) + 47),
         ] {
             assert!(named.contains(&line(offset)), "{field} is in line {}, which is not prefetched", line(offset));
         }

@@ -207,6 +207,9 @@ impl<'a> MemberRef<'a> {
     }
 }
 
+// `repr(C)`: the records and blob headers (what a probe reads) first, in the node's line
+// that `Node::prefetch` names.
+#[repr(C)]
 pub(crate) struct MemberTable {
     records: Vec<Record>,
     blob: Vec<u8>,

@@ -3,7 +3,7 @@
 (SVG, standard library only) and the tables of docs/evaluation.md.
 
     python3 tests/eval/evaluate.py                  # run what is missing, then plot and tabulate
-    python3 tests/eval/evaluate.py --max-nodes 1000  # skip the 10 000-node points (~11 GB, hours)
+    python3 tests/eval/evaluate.py --max-nodes 1000  # skip the 10 000-node points (up to 15 GB, hours)
     python3 tests/eval/evaluate.py --jobs 2         # simulations in parallel (10 000-node ones in turn)
     python3 tests/eval/evaluate.py --rerun          # forget cached results and run everything
 
@@ -54,9 +54,8 @@ def detection_points(sizes):
             # packet: one seed, and only as long as detection needs. At 10 % loss (about half
             # an hour) the crash is 20 s into a 60 s window after 30 s of settling. 20 % loss
             # costs 2-3 times as much per simulated second, so its run is shorter: the crash
-            # 5 s into a 30 s window after 10 s of settling. It needs more than 24 GB of memory
-            # (docs/evaluation.md, "Limits"): where the kernel kills it, the run counts as
-            # failed and its row stays out of the tables.
+            # 5 s into a 30 s window after 10 s of settling (about 40 minutes and 15 GB;
+            # docs/evaluation.md, "Limits").
             for loss, settle, duration, kill_at in ((0.1, 30, 60, 20), (0.2, 10, 30, 5)):
                 pts.append(("detect", dict(n=n, loss=loss, seed=1, lifeguard="on"),
                             ["--nodes", n, "--loss", loss, "--kill", 1, "--settle", settle,
@@ -559,7 +558,7 @@ def report(points, results):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-nodes", type=int, default=10000,
-                    help="skip points with more nodes (a 10000-node run needs ~11 GB of memory and up to hours)")
+                    help="skip points with more nodes (a 10000-node run needs up to 15 GB of memory and up to an hour)")
     ap.add_argument("--jobs", type=int, default=1, help="simulations run in parallel")
     ap.add_argument("--rerun", action="store_true", help="ignore cached results")
     ap.add_argument("--no-run", action="store_true", help="only rebuild plots and tables from the cache")
