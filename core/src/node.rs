@@ -26,7 +26,7 @@ use crate::name::Name;
 use crate::order::ProbeOrder;
 use crate::queue::{self, BroadcastQueue};
 use crate::ratelimit::{Bucket, RateLimiter};
-use crate::state::{Liveness, State, Status, Update};
+use crate::state::{Liveness, Status, Update};
 use crate::stats::Stats;
 use crate::table::{MemberRef, MemberTable, PayloadRef};
 use crate::time::Instant;
@@ -1729,10 +1729,9 @@ impl Node {
     /// learnt things in (docs/wire-format.md §4.3.1 defines the hashed bytes). O(members);
     /// the node caches it between state changes.
     pub fn state_digest(&self) -> (u64, u32) {
-        let me = State::from_update(Update::Alive { incarnation: self.incarnation, addr: self.addr, meta: &self.meta });
-        let me_payload =
-            me.payload.as_ref().map(|p| PayloadRef { incarnation: p.incarnation, addr: p.addr, meta: &p.meta });
-        let mut sum = member_hash(&self.name, me.liveness, me_payload);
+        let me = Liveness { incarnation: self.incarnation, status: Status::Alive };
+        let payload = PayloadRef { incarnation: self.incarnation, addr: Addr::from(self.addr), meta: &self.meta };
+        let mut sum = member_hash(&self.name, me, Some(payload));
         for m in self.members.iter() {
             sum = sum.wrapping_add(member_hash(m.name(), m.liveness(), m.payload()));
         }

@@ -77,6 +77,16 @@ impl Record {
     fn status(&self) -> Status {
         status_of(self.bits & STATUS)
     }
+
+    /// Alive or suspect, with a known address.
+    fn is_live(&self) -> bool {
+        self.bits & HAS_PAYLOAD != 0 && matches!(self.status(), Status::Alive | Status::Suspect)
+    }
+
+    /// The address, given the IPv6 octets of its blob entry (read only for IPv6).
+    fn addr(&self, ip6: impl FnOnce() -> [u8; 16]) -> Addr {
+        if self.bits & V6 != 0 { Addr::V6(ip6(), self.port) } else { Addr::V4(self.ip, self.port) }
+    }
 }
 
 fn status_of(s: u8) -> Status {
@@ -169,11 +179,7 @@ impl<'a> MemberRef<'a> {
         if !self.has_payload() {
             return None;
         }
-        Some(if self.rec.bits & V6 != 0 {
-            Addr::V6(entry_parts(&self.table.blob, self.rec).2, self.rec.port)
-        } else {
-            Addr::V4(self.rec.ip, self.rec.port)
-        })
+        Some(self.rec.addr(|| entry_parts(&self.table.blob, self.rec).2))
     }
 
     pub(crate) fn payload(&self) -> Option<PayloadRef<'a>> {
@@ -181,14 +187,13 @@ impl<'a> MemberRef<'a> {
             return None;
         }
         let (_, meta, ip6, _) = entry_parts(&self.table.blob, self.rec);
-        let addr =
-            if self.rec.bits & V6 != 0 { Addr::V6(ip6, self.rec.port) } else { Addr::V4(self.rec.ip, self.rec.port) };
+        let addr = self.rec.addr(|| ip6);
         Some(PayloadRef { incarnation: payload_incarnation(self.rec, &self.table.wide, self.pos), addr, meta })
     }
 
     /// Alive or suspect, with a known address.
     pub(crate) fn is_live(&self) -> bool {
-        self.has_payload() && matches!(self.status(), Status::Alive | Status::Suspect)
+        self.rec.is_live()
     }
 
     /// When the status last changed; known for members that are not live (for live ones
@@ -353,23 +358,19 @@ impl MemberTable {
         self.resize_index(slots_for(self.records.len()));
     }
 
-    fn member(&self, pos: usize) -> Option<MemberRef<'_>> {
+    /// The member at position `pos`.
+    pub(crate) fn get(&self, pos: usize) -> Option<MemberRef<'_>> {
         let rec = self.records.get(pos)?;
         Some(MemberRef { rec, table: self, pos: u32::try_from(pos).ok()? })
     }
 
-    /// The member at position `pos`.
-    pub(crate) fn get(&self, pos: usize) -> Option<MemberRef<'_>> {
-        self.member(pos)
-    }
-
     /// The member called `name`.
     pub(crate) fn by_name(&self, name: &str) -> Option<MemberRef<'_>> {
-        self.member(self.get_index_of(name)?)
+        self.get(self.get_index_of(name)?)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = MemberRef<'_>> {
-        (0..self.records.len()).filter_map(|i| self.member(i))
+        (0..self.records.len()).filter_map(|i| self.get(i))
     }
 
     /// Prefetches the record at `pos` (a hint; nothing if there is none).
@@ -505,7 +506,7 @@ impl MemberTable {
             Update::Status(l) => l,
             Update::Alive { incarnation, addr, meta } => {
                 let addr = Addr::from(addr);
-                let (newer, same_meta, same_ip6) = match self.member(pos).and_then(|m| m.payload()) {
+                let (newer, same_meta, same_ip6) = match self.get(pos).and_then(|m| m.payload()) {
                     None => (true, false, false),
                     Some(p) => {
                         let same_meta = *p.meta == *meta;
@@ -569,7 +570,7 @@ impl MemberTable {
     /// Records that the member at `pos` changed status at `now` (kept only while it is not
     /// live).
     pub(crate) fn set_changed_at(&mut self, pos: usize, now: Instant) {
-        let Some(m) = self.member(pos) else { return };
+        let Some(m) = self.get(pos) else { return };
         let (live, pos) = (m.is_live(), m.pos);
         if live {
             self.since.remove(&pos);
@@ -584,14 +585,14 @@ impl MemberTable {
         let mut new_pos = Vec::with_capacity(self.records.len());
         let mut kept = 0u32;
         for i in 0..self.records.len() {
-            let k = self.member(i).is_some_and(&mut keep);
+            let k = self.get(i).is_some_and(&mut keep);
             new_pos.push(if k { kept } else { u32::MAX });
             kept += u32::from(k);
         }
         if kept as usize == self.records.len() {
             // Nothing goes; drop the times of members that became live since.
             let records = &self.records;
-            self.since.retain(|&p, _| records.get(p as usize).is_some_and(|r| !is_live(r)));
+            self.since.retain(|&p, _| records.get(p as usize).is_some_and(|r| !r.is_live()));
             return None;
         }
         let mut i = 0;
@@ -609,7 +610,7 @@ impl MemberTable {
             .into_iter()
             .filter_map(|(p, t)| {
                 let np = new_pos.get(p as usize).copied().filter(|&np| np != u32::MAX)?;
-                self.records.get(np as usize).filter(|r| !is_live(r)).map(|_| (np, t))
+                self.records.get(np as usize).filter(|r| !r.is_live()).map(|_| (np, t))
             })
             .collect();
         let wide = core::mem::take(&mut self.wide);
@@ -655,10 +656,6 @@ impl MemberTable {
             self.index.place(h, i);
         }
     }
-}
-
-fn is_live(r: &Record) -> bool {
-    r.bits & HAS_PAYLOAD != 0 && matches!(r.status(), Status::Alive | Status::Suspect)
 }
 
 /// Stores `addr` in `rec`; returns the IPv6 octets the blob entry must hold, if any.
