@@ -1065,7 +1065,7 @@ impl Node {
 
     /// Asks the CPU to start loading the part of this node that every datagram and timer
     /// reads (its first ~1.1 KiB: timers, probe, gossip queue, counters, rate limiter,
-    /// outbox; and the configuration's label, keyring and probe settings). A runtime that
+    /// outbox; the answer buffer; and the configuration's label, keyring and probe settings). A runtime that
     /// knows which node it will drive next, like a simulator of thousands of nodes whose
     /// states do not fit in the CPU caches, calls this while it handles an earlier event, so
     /// the loads overlap with that work. It changes nothing else.
@@ -1086,6 +1086,7 @@ impl Node {
         prefetch(&self.relays); // 15: leave state, relays
         prefetch(&self.probe_order); // 16
         prefetch(&self.members); // 17
+        prefetch(&self.answer); // 36: every datagram checks for corrections to send back
         // What the packet path reads of the configuration (its layout is the compiler's).
         prefetch(&self.config.label);
         prefetch(&self.config.keyring);
@@ -2135,9 +2136,10 @@ mod tests {
             offset_of!(Node, relays),
             offset_of!(Node, probe_order),
             offset_of!(Node, members),
+            offset_of!(Node, answer),
         ]
         .map(line);
-        assert_eq!(named, [0, 1, 2, 3, 5, 9, 10, 11, 14, 15, 16, 17]);
+        assert_eq!(named, [0, 1, 2, 3, 5, 9, 10, 11, 14, 15, 16, 17, 36]);
         // What every datagram or timer reads lies in those lines.
         for (field, offset) in [
             ("live", offset_of!(Node, live)),
