@@ -277,6 +277,20 @@ struct Leave {
     done: bool,
 }
 
+/// The members the probe order names next, as of the last probe, so that the timer that starts
+/// the next probe finds what it reads already loading ([`Node::prefetch_input`]): the next
+/// target's record and name (its blob entry), and the record of the one after it, whose entry
+/// becomes the next hint. A chain of hints, each set from lines the previous one loaded.
+#[derive(Clone, Copy, Debug, Default)]
+struct ProbeHint {
+    /// Position of the next target.
+    pos: u32,
+    /// Where its blob entry starts.
+    entry: u32,
+    /// Position of the target after it.
+    then: u32,
+}
+
 /// How an update reached us: anti-entropy merges are more cautious than gossip.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Via {
@@ -333,13 +347,13 @@ pub struct Node {
     /// `retransmit_scale(live)`, kept up to date with `live` (every packet needs it).
     retransmit_scale: u32,
     next_seq: u32,
-    /// The member index the probe order names next, as of the last probe: a prefetch hint
-    /// (see [`Node::prefetch_input`]), never relied on.
-    probe_hint: u32,
+    /// Whom the probe order names next, as of the last probe: prefetch hints (see
+    /// [`Node::prefetch_input`]), never relied on.
+    probe_hint: ProbeHint,
     /// `config.mtu` and `config.max_inbound_packet`, beside the other fields every packet
     /// reads.
-    mtu: usize,
-    max_inbound_packet: usize,
+    mtu: u32,
+    max_inbound_packet: u32,
     awareness: Awareness,
     joined: bool,
     join_retry: Option<(Instant, Duration)>,
@@ -451,15 +465,15 @@ impl Node {
             suspicions: FastMap::with_hasher(hasher.clone()),
             conflicts_reported: FastMap::with_hasher(hasher),
             live: 0,
-            mtu: config.mtu,
-            max_inbound_packet: config.max_inbound_packet,
+            mtu: u32::try_from(config.mtu).unwrap_or(u32::MAX),
+            max_inbound_packet: u32::try_from(config.max_inbound_packet).unwrap_or(u32::MAX),
             retransmit_scale: retransmit_scale(0),
             last_death: None,
             members_at_trim: 0,
             answer: Vec::new(),
             probe_order: ProbeOrder::new(),
             probe_cursor: 0,
-            probe_hint: 0,
+            probe_hint: ProbeHint::default(),
             probe: None,
             next_probe,
             relays: VecDeque::new(),
@@ -683,7 +697,7 @@ impl Node {
         if self.has_left() {
             return;
         }
-        if datagram.len() > self.max_inbound_packet {
+        if datagram.len() > self.max_inbound_packet as usize {
             self.stats.dropped_oversized += 1;
             return;
         }
@@ -1014,7 +1028,7 @@ impl Node {
 
     /// Frames one outgoing packet; `None` if there is nothing worth sending or it cannot fit.
     fn assemble(&mut self, out: &Outgoing, buf: &mut [u8]) -> Option<usize> {
-        let limit = buf.len().min(self.mtu);
+        let limit = buf.len().min(self.mtu as usize);
         let buf = buf.get_mut(..limit)?;
         let encrypted = self.config.keyring.is_enabled();
         let label = self.config.label.as_bytes();
@@ -1104,8 +1118,11 @@ impl Node {
         match datagram_from {
             Some(ip) => self.limiter.prefetch(ip),
             None => {
+                let hint = self.probe_hint;
                 self.probe_order.prefetch(self.probe_cursor);
-                self.members.prefetch(self.probe_hint as usize);
+                self.members.prefetch(hint.pos as usize);
+                self.members.prefetch_entry(hint.entry);
+                self.members.prefetch(hint.then as usize);
             }
         }
     }
@@ -1207,7 +1224,10 @@ impl Node {
             let i = self.probe_order.get(self.probe_cursor)?;
             self.probe_cursor += 1;
             if self.members.get(i).is_some_and(|m| m.is_live()) {
-                self.probe_hint = self.probe_order.get(self.probe_cursor).map_or(0, |p| u32::try_from(p).unwrap_or(0));
+                let at = |cursor: usize| self.probe_order.get(cursor).map_or(0, |p| u32::try_from(p).unwrap_or(0));
+                let pos = at(self.probe_cursor);
+                let entry = self.members.entry_of(pos as usize).unwrap_or(0);
+                self.probe_hint = ProbeHint { pos, entry, then: at(self.probe_cursor + 1) };
                 return Some(i);
             }
         }

@@ -380,6 +380,20 @@ impl MemberTable {
         }
     }
 
+    /// Where the blob entry (name first) of the member at `pos` starts: a hint for
+    /// [`MemberTable::prefetch_entry`]. Reads the record only.
+    pub(crate) fn entry_of(&self, pos: usize) -> Option<u32> {
+        self.records.get(pos).map(|r| r.blob)
+    }
+
+    /// Starts loading the first line of the blob entry at `at` (see [`MemberTable::entry_of`]),
+    /// where the member's name is. Changes nothing.
+    pub(crate) fn prefetch_entry(&self, at: u32) {
+        if let Some(b) = self.blob.get(at as usize) {
+            crate::hint::prefetch(b);
+        }
+    }
+
     fn find(&self, h: u64, name: &[u8]) -> Option<usize> {
         let mut i = self.index.home(h)?;
         loop {
