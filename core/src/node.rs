@@ -1079,10 +1079,11 @@ impl Node {
 
     /// Asks the CPU to start loading the part of this node that every datagram and timer
     /// reads (its first ~1.1 KiB: timers, probe, gossip queue, counters, rate limiter,
-    /// outbox; the answer buffer; and the configuration's label, keyring and probe settings). A runtime that
-    /// knows which node it will drive next, like a simulator of thousands of nodes whose
-    /// states do not fit in the CPU caches, calls this while it handles an earlier event, so
-    /// the loads overlap with that work. It changes nothing else.
+    /// outbox; the answer buffer; and the configuration's label, keyring and probe
+    /// settings). A runtime that knows which node it will drive next, like a simulator of
+    /// thousands of nodes whose states do not fit in the CPU caches, calls this while it
+    /// handles an earlier event, so the loads overlap with that work. It changes nothing
+    /// else.
     #[inline]
     pub fn prefetch(&self) {
         use crate::hint::prefetch;
