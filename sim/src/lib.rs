@@ -133,6 +133,9 @@ impl Link {
     }
 }
 
+/// Latest arrival time of a packet in flight to each destination (by index).
+type Tracker = SmallVec<[(u32, Instant); 4]>;
+
 /// One simulated process.
 // `repr(C, align(64))`: what every event checks first (running, stalled, the pending
 // wake-up) fills the first cache line, the node (itself line-aligned) starts on the next,
@@ -148,7 +151,7 @@ pub struct SimNode {
     pub node: Node,
     /// Latest arrival time of a packet in flight to each destination (by index), to count
     /// reordering. Inline: every send reads it.
-    in_flight: SmallVec<[(u32, Instant); 4]>,
+    in_flight: Tracker,
     /// Events it emitted, with the virtual time they were drained at (empty while
     /// [`Cluster::set_record_events`] is off).
     pub events: Vec<(Instant, Event)>,
@@ -1054,7 +1057,7 @@ mod tests {
         use core::mem::{offset_of, size_of};
         let line = |offset: usize| offset / 64;
         let start = offset_of!(SimNode, in_flight);
-        let last = start + size_of::<SmallVec<[(u32, Instant); 4]>>() - 1;
+        let last = start + size_of::<Tracker>() - 1;
         let named = [line(start), line(offset_of!(SimNode, events))];
         assert!(named.contains(&line(last)), "the tracker ends in line {}, not prefetched", line(last));
         assert!(line(last) - line(start) <= 1, "the tracker spans more than two lines");
