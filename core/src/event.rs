@@ -34,6 +34,19 @@ impl MemberView<'_> {
     }
 }
 
+/// How many members are in each status ([`Node::member_counts`](crate::Node::member_counts)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberCounts {
+    /// Alive members.
+    pub alive: u32,
+    /// Suspected members.
+    pub suspect: u32,
+    /// Members declared failed (`Status::Dead`), until their tombstone is reaped.
+    pub failed: u32,
+    /// Members that left, until their tombstone is reaped.
+    pub left: u32,
+}
+
 /// An owned snapshot of one member, as carried by events.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Member {

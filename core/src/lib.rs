@@ -34,7 +34,7 @@ pub mod wire;
 
 pub use config::{Config, ConfigError, Lifeguard, RateLimit};
 pub use crypto::{KEY_LEN, Key, Keyring, KeyringError};
-pub use event::{Event, Member, MemberView, Status};
+pub use event::{Event, Member, MemberCounts, MemberView, Status};
 pub use node::{Error, Identity, Node, Transmit};
 pub use stats::Stats;
 pub use time::Instant;

@@ -19,8 +19,8 @@ use rand_core::{Rng, SeedableRng};
 use siphasher::sip::SipHasher13;
 
 use crate::config::{Config, ConfigError};
-use crate::crypto::{Keyring, NonceSeq, ReplayWindow};
-use crate::event::{Event, MemberView};
+use crate::crypto::{Key, Keyring, KeyringError, NonceSeq, ReplayWindow};
+use crate::event::{Event, MemberCounts, MemberView};
 use crate::lifeguard::{Awareness, suspicion_bounds, suspicion_timeout};
 use crate::name::Name;
 use crate::order::ProbeOrder;
@@ -555,9 +555,20 @@ impl Node {
         &self.config.keyring
     }
 
-    /// The keyring, to install, switch or remove keys while running.
-    pub fn keyring_mut(&mut self) -> &mut Keyring {
-        &mut self.config.keyring
+    /// Adds a key accepted on receipt (see [`Keyring::install`]): installing the first key
+    /// makes it primary and turns encryption on.
+    pub fn install_key(&mut self, key: Key) {
+        self.config.keyring.install(key);
+    }
+
+    /// Makes an installed key the one outgoing packets are sealed with.
+    pub fn use_key(&mut self, key: &Key) -> Result<(), KeyringError> {
+        self.config.keyring.use_key(key)
+    }
+
+    /// Removes a key that is not the primary one.
+    pub fn remove_key(&mut self, key: &Key) -> Result<(), KeyringError> {
+        self.config.keyring.remove(key)
     }
 
     /// Every known member, this node first. Members known only through a suspicion or failure
@@ -577,6 +588,21 @@ impl Node {
     /// Members currently alive or suspect, this node included.
     pub fn live_members(&self) -> usize {
         self.live + 1
+    }
+
+    /// How many of [`Node::members`] are in each status, this node included; reads the
+    /// member table without allocating.
+    pub fn member_counts(&self) -> MemberCounts {
+        let mut counts = MemberCounts::default();
+        for m in self.members() {
+            match m.status {
+                Status::Alive => counts.alive += 1,
+                Status::Suspect => counts.suspect += 1,
+                Status::Dead => counts.failed += 1,
+                Status::Left => counts.left += 1,
+            }
+        }
+        counts
     }
 
     fn self_view(&self) -> MemberView<'_> {

@@ -711,18 +711,8 @@ impl Driver {
                 let _ = tx.send(members);
             }
             Command::Metrics(tx) => {
-                let mut members = [0u64; 4];
-                for m in self.node.members() {
-                    let i = match m.status {
-                        Status::Alive => 0,
-                        Status::Suspect => 1,
-                        Status::Dead => 2,
-                        Status::Left => 3,
-                    };
-                    if let Some(c) = members.get_mut(i) {
-                        *c += 1;
-                    }
-                }
+                let c = self.node.member_counts();
+                let members = [c.alive, c.suspect, c.failed, c.left].map(u64::from);
                 let _ = tx.send(NodeMetrics {
                     stats: *self.node.stats(),
                     members,
@@ -767,22 +757,23 @@ impl Driver {
     }
 
     fn keys(&mut self, op: KeyOp) -> Result<Vec<String>, AgentError> {
-        let ring = self.node.keyring_mut();
+        let refused = |e: rumor_core::KeyringError| AgentError::Refused(e.to_string());
         let changed = match op {
             KeyOp::List => false,
             KeyOp::Install(k) => {
-                ring.install(k);
+                self.node.install_key(k);
                 true
             }
             KeyOp::Use(k) => {
-                ring.use_key(&k).map_err(|e| AgentError::Refused(e.to_string()))?;
+                self.node.use_key(&k).map_err(refused)?;
                 true
             }
             KeyOp::Remove(k) => {
-                ring.remove(&k).map_err(|e| AgentError::Refused(e.to_string()))?;
+                self.node.remove_key(&k).map_err(refused)?;
                 true
             }
         };
+        let ring = self.node.keyring();
         if changed {
             tracing::info!(keys = ring.keys().count(), primary = ?ring.primary_id(), "keyring changed");
             if let Some(path) = &self.keyring_file {

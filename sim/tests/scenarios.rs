@@ -234,16 +234,16 @@ fn keys_rotate_without_suspicion() {
     converge(&mut c, &ids, 20 * SEC);
     // Install everywhere, then switch primaries one node at a time, then remove the old key.
     for &i in &ids {
-        c.node_mut(i).node.keyring_mut().install(k2.clone());
+        c.node_mut(i).node.install_key(k2.clone());
     }
     c.run_for(2 * SEC);
     for &i in &ids {
-        c.node_mut(i).node.keyring_mut().use_key(&k2).unwrap();
+        c.node_mut(i).node.use_key(&k2).unwrap();
         c.run_for(SEC / 2);
     }
     c.run_for(2 * SEC);
     for &i in &ids {
-        c.node_mut(i).node.keyring_mut().remove(&k1).unwrap();
+        c.node_mut(i).node.remove_key(&k1).unwrap();
     }
     c.run_for(20 * SEC);
     for &i in &ids {
