@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
+step "rumor-core alone (without the simulator's \`prefetch\` feature, as the bindings build it)"
+cargo test -p rumor-core --locked
+
 step "simulator seed sweep (1000 seeded fault scenarios, release)"
 scripts/seed-sweep.sh 1000
 

@@ -19,7 +19,6 @@ extern crate std;
 mod config;
 mod crypto;
 mod event;
-pub mod hint;
 mod lifeguard;
 mod name;
 mod node;

@@ -34,16 +34,17 @@ impl ProbeOrder {
     }
 
     /// Prefetches the entry at `i` (a hint).
+    #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch(&self, i: usize) {
         match self {
             ProbeOrder::Short(v) => {
                 if let Some(p) = v.get(i) {
-                    crate::hint::prefetch(p);
+                    crate::node::hints::prefetch(p);
                 }
             }
             ProbeOrder::Long(v) => {
                 if let Some(p) = v.get(i) {
-                    crate::hint::prefetch(p);
+                    crate::node::hints::prefetch(p);
                 }
             }
         }

@@ -45,8 +45,6 @@ impl Entry {
 /// `c` times, newest first, so packing takes from the front of the first buckets and a packed
 /// entry moves to the next bucket, usually to one of its ends (no tree rebalancing per entry).
 #[derive(Clone, Debug)]
-// `repr(C)`: `len` and `buckets` (all that most packets read) come first, in one cache line.
-#[repr(C)]
 pub(crate) struct BroadcastQueue {
     len: usize,
     buckets: Vec<VecDeque<Entry>>,

@@ -172,12 +172,13 @@ impl RateLimiter {
         self.global.take(now, l.global_per_sec, l.global_burst)
     }
 
-    /// Starts loading the two slots a packet from `ip` reads (see [`crate::Node::prefetch_input`]).
+    /// Starts loading the two slots a packet from `ip` reads (see `Node::prefetch_input`).
+    #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch(&self, ip: IpAddr) {
         let (i, j) = self.slots_of(ip);
         if let (Some(a), Some(b)) = (self.slots.get(i), self.slots.get(j)) {
-            crate::hint::prefetch(a);
-            crate::hint::prefetch(b);
+            crate::node::hints::prefetch(a);
+            crate::node::hints::prefetch(b);
         }
     }
 

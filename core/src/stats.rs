@@ -3,7 +3,6 @@
 /// Monotonic counters since the node was created. Every dropped datagram is counted under
 /// exactly one `dropped_*` reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)] // the per-packet counters first, in one cache line
 pub struct Stats {
     /// Datagrams handed to `handle_datagram`.
     pub packets_in: u64,

@@ -212,9 +212,6 @@ impl<'a> MemberRef<'a> {
     }
 }
 
-// `repr(C)`: the records and blob headers (what a probe reads) first, in the node's line
-// that `Node::prefetch` names.
-#[repr(C)]
 pub(crate) struct MemberTable {
     records: Vec<Record>,
     blob: Vec<u8>,
@@ -226,6 +223,10 @@ pub(crate) struct MemberTable {
     since: BTreeMap<u32, Instant>,
     /// The payload incarnation of members whose [`Record::delta`] is [`WIDE`], by position.
     wide: BTreeMap<u32, u32>,
+    /// Counts the changes of the merged states the table holds (inserts, merges that changed
+    /// something, members forgotten), so that what is computed from them (the anti-entropy
+    /// digest) can be cached until the next change.
+    generation: u64,
 }
 
 fn hash(hasher: &Hasher, name: &[u8]) -> u64 {
@@ -276,9 +277,10 @@ impl Index {
         }
     }
 
+    #[cfg(feature = "prefetch")]
     fn prefetch(&self, i: usize) {
         if let Some(b) = self.bytes.get(i * self.width) {
-            crate::hint::prefetch(b);
+            crate::node::hints::prefetch(b);
         }
     }
 
@@ -330,11 +332,17 @@ impl MemberTable {
             hasher,
             since: BTreeMap::new(),
             wide: BTreeMap::new(),
+            generation: 0,
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.records.len()
+    }
+
+    /// Changes with every change of a merged state the table holds.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -374,23 +382,26 @@ impl MemberTable {
     }
 
     /// Prefetches the record at `pos` (a hint; nothing if there is none).
+    #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch(&self, pos: usize) {
         if let Some(r) = self.records.get(pos) {
-            crate::hint::prefetch(r);
+            crate::node::hints::prefetch(r);
         }
     }
 
     /// Where the blob entry (name first) of the member at `pos` starts: a hint for
     /// [`MemberTable::prefetch_entry`]. Reads the record only.
+    #[cfg(feature = "prefetch")]
     pub(crate) fn entry_of(&self, pos: usize) -> Option<u32> {
         self.records.get(pos).map(|r| r.blob)
     }
 
     /// Starts loading the first line of the blob entry at `at` (see [`MemberTable::entry_of`]),
     /// where the member's name is. Changes nothing.
+    #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch_entry(&self, at: u32) {
         if let Some(b) = self.blob.get(at as usize) {
-            crate::hint::prefetch(b);
+            crate::node::hints::prefetch(b);
         }
     }
 
@@ -419,6 +430,7 @@ impl MemberTable {
     /// work is ordered so that the cache misses of different names overlap: every name's home
     /// slot is prefetched, then every record a slot names, then every such record's name, and
     /// only then are names compared.
+    #[cfg(feature = "prefetch")]
     pub(crate) fn get_indices_of<'a>(&self, names: impl Iterator<Item = Option<&'a str>> + Clone, out: &mut [u32]) {
         let mut hashes = [0u64; BATCH];
         let mut first = [u32::MAX; BATCH];
@@ -436,14 +448,14 @@ impl MemberTable {
             if let Some(at) = self.index.position(s, h) {
                 *f = u32::try_from(at).unwrap_or(u32::MAX);
                 if let Some(r) = self.records.get(at) {
-                    crate::hint::prefetch(r);
+                    crate::node::hints::prefetch(r);
                 }
             }
         }
         for &f in &first {
             if let Some(r) = self.records.get(f as usize) {
                 if let Some(b) = self.blob.get(r.blob as usize) {
-                    crate::hint::prefetch(b);
+                    crate::node::hints::prefetch(b);
                 }
             }
         }
@@ -506,6 +518,7 @@ impl MemberTable {
         self.records.push(rec);
         self.index.place(h, i);
         self.set_changed_at(i, now);
+        self.generation += 1;
         Some(i)
     }
 
@@ -578,6 +591,9 @@ impl MemberTable {
         if new.blob != rec.blob {
             self.compact_blob(false);
         }
+        if merged.any() {
+            self.generation += 1;
+        }
         merged
     }
 
@@ -636,6 +652,7 @@ impl MemberTable {
         self.compact_blob(true);
         self.index = Index::new(0);
         self.resize_index(slots_for(self.records.len()));
+        self.generation += 1;
         Some(new_pos)
     }
 
@@ -691,6 +708,7 @@ fn set_addr(rec: &mut Record, addr: Addr) -> Option<[u8; 16]> {
 }
 
 /// Most names [`MemberTable::get_indices_of`] looks up in one call.
+#[cfg(feature = "prefetch")]
 pub(crate) const BATCH: usize = 48;
 
 #[cfg(test)]
@@ -861,15 +879,18 @@ mod tests {
             prop_assert_eq!(sum, t.blob.len());
             // The batched lookup answers as the single one, for names present, absent and
             // missing (`None`), and fills only as many answers as there is room for.
-            let probe: Vec<String> = (0..60).map(name).collect();
-            let names = probe.iter().enumerate().map(|(i, n)| (i % 4 != 3).then_some(n.as_str()));
-            let mut out = [7u32; BATCH + 1];
-            t.get_indices_of(names.clone(), &mut out[..BATCH]);
-            for (o, name) in out.iter().zip(names).take(BATCH) {
-                let one = name.and_then(|n| t.get_index_of(n)).map_or(u32::MAX, |i| u32::try_from(i).unwrap());
-                prop_assert_eq!(*o, one);
+            #[cfg(feature = "prefetch")]
+            {
+                let probe: Vec<String> = (0..60).map(name).collect();
+                let names = probe.iter().enumerate().map(|(i, n)| (i % 4 != 3).then_some(n.as_str()));
+                let mut out = [7u32; BATCH + 1];
+                t.get_indices_of(names.clone(), &mut out[..BATCH]);
+                for (o, name) in out.iter().zip(names).take(BATCH) {
+                    let one = name.and_then(|n| t.get_index_of(n)).map_or(u32::MAX, |i| u32::try_from(i).unwrap());
+                    prop_assert_eq!(*o, one);
+                }
+                prop_assert_eq!(out[BATCH], 7);
             }
-            prop_assert_eq!(out[BATCH], 7);
         }
     }
 }

@@ -472,6 +472,8 @@ fn every_message_of_a_packet_is_applied_whatever_its_count() {
     }
 }
 
+/// The cache hints of feature `prefetch` (the simulator's).
+#[cfg(feature = "prefetch")]
 #[test]
 fn prefetch_hints_change_nothing_in_any_state() {
     let prefetch_all = |node: &Node| {

@@ -1,0 +1,196 @@
+//! A node's life in the cluster: joining through seeds (retried with backoff), leaving
+//! gracefully (the leave is gossiped and sent to a few members, who acknowledge it), and
+//! forgetting members that failed or left long ago.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use rand::RngExt;
+use rand_chacha::ChaCha12Rng;
+
+use super::transmit::encode_msgs;
+use super::{Error, Node};
+use crate::config::Config;
+use crate::event::Event;
+use crate::queue;
+use crate::time::Instant;
+use crate::wire::{self, Message};
+
+#[derive(Clone, Debug)]
+pub(super) struct Leave {
+    pub(super) deadline: Instant,
+    /// Sequence numbers of the leave notices not yet acknowledged.
+    pending: Vec<u32>,
+    acknowledged: u32,
+    needed: u32,
+    done: bool,
+}
+
+/// Seeds and the join's progress, the leave's, and the reap timer.
+pub(super) struct Lifecycle {
+    seeds: Vec<SocketAddr>,
+    pub(super) joined: bool,
+    /// When to try the seeds again, and the backoff used last.
+    join_retry: Option<(Instant, Duration)>,
+    pub(super) leave: Option<Leave>,
+    next_reap: Instant,
+}
+
+impl Lifecycle {
+    pub(super) fn new(config: &Config, now: Instant) -> Self {
+        Lifecycle {
+            seeds: Vec::new(),
+            joined: true,
+            join_retry: None,
+            leave: None,
+            next_reap: now + reap_interval(config),
+        }
+    }
+
+    pub(super) fn has_left(&self) -> bool {
+        self.leave.as_ref().is_some_and(|l| l.done)
+    }
+
+    /// This node has exchanged state with a member: the join is done.
+    pub(super) fn joined_now(&mut self) {
+        self.joined = true;
+        self.join_retry = None;
+    }
+
+    pub(super) fn join_retry_deadline(&self) -> Option<Instant> {
+        self.join_retry.map(|(at, _)| at)
+    }
+
+    /// The backoff of the last join attempt, if the next one is due at `now`.
+    pub(super) fn join_retry_due(&self, now: Instant) -> Option<Duration> {
+        self.join_retry.filter(|&(at, _)| now >= at).map(|(_, backoff)| backoff)
+    }
+
+    /// A random seed (for a node left alone).
+    pub(super) fn random_seed(&self, rng: &mut ChaCha12Rng) -> Option<SocketAddr> {
+        if self.seeds.is_empty() {
+            return None;
+        }
+        self.seeds.get(rng.random_range(0..self.seeds.len())).copied()
+    }
+
+    pub(super) fn leave_timed_out(&self, now: Instant) -> bool {
+        self.leave.as_ref().is_some_and(|l| now >= l.deadline)
+    }
+
+    /// Counts an ack of a leave notice; whether the leave has now been acknowledged enough.
+    pub(super) fn leave_acked(&mut self, seq: u32) -> bool {
+        let Some(l) = self.leave.as_mut().filter(|l| !l.done) else { return false };
+        let Some(pos) = l.pending.iter().position(|&s| s == seq) else { return false };
+        l.pending.swap_remove(pos);
+        l.acknowledged += 1;
+        l.acknowledged >= l.needed
+    }
+
+    pub(super) fn reap_deadline(&self) -> Instant {
+        self.next_reap
+    }
+
+    /// Whether reaping is due at `now`; if so, schedules the next one.
+    pub(super) fn reap_due(&mut self, now: Instant, config: &Config) -> bool {
+        if now < self.next_reap {
+            return false;
+        }
+        self.next_reap = now + reap_interval(config);
+        true
+    }
+}
+
+fn reap_interval(config: &Config) -> Duration {
+    (config.tombstone_ttl / 8).max(Duration::from_secs(1))
+}
+
+impl Node {
+    /// Joins a cluster through `seeds` (a state exchange with each). Seeds that do not answer
+    /// are retried with exponential backoff until one does; meanwhile the node works alone.
+    /// With no seeds the node starts a new cluster.
+    pub fn join(&mut self, seeds: &[SocketAddr], now: Instant) -> Result<(), Error> {
+        if self.lifecycle.leave.is_some() {
+            return Err(Error::Leaving);
+        }
+        let own = self.local.addr;
+        let l = &mut self.lifecycle;
+        l.seeds.clear();
+        for s in seeds {
+            if *s != own && !l.seeds.contains(s) {
+                l.seeds.push(*s);
+            }
+        }
+        if l.seeds.is_empty() {
+            l.joined_now();
+            return Ok(());
+        }
+        l.joined = false;
+        self.attempt_join(now, self.config.join_retry_min);
+        Ok(())
+    }
+
+    /// Sends our state to every seed as a request, and schedules the next attempt.
+    pub(super) fn attempt_join(&mut self, now: Instant, next_backoff: Duration) {
+        for seed in self.lifecycle.seeds.clone() {
+            self.stats.syncs_started += 1;
+            self.send_state(seed, false);
+        }
+        // Jitter spreads the retries of many nodes started together.
+        let jittered = next_backoff.mul_f64(0.75 + 0.5 * self.rng.random::<f64>());
+        self.lifecycle.join_retry = Some((now + jittered, next_backoff));
+    }
+
+    /// Leaves gracefully: gossips that this node left and sends the notice directly to a few
+    /// members. [`Event::LeaveComplete`] follows once they acknowledged it or
+    /// `Config::leave_timeout` passed; keep driving the node until then.
+    pub fn leave(&mut self, now: Instant) -> Result<(), Error> {
+        if self.lifecycle.leave.is_some() {
+            return Ok(());
+        }
+        self.probe.stop();
+        let notice = Message::Left { name: &self.local.name, incarnation: self.local.incarnation };
+        let bytes = wire::encode_to_vec(&notice);
+        self.gossip.push_member(now, queue::SELF, &bytes);
+        let targets = self.members.random(self.config.leave_acks as usize, None, |m| m.is_live(), &mut self.rng);
+        let mut pending = Vec::with_capacity(targets.len());
+        for i in targets {
+            let Some(m) = self.members.get(i) else { continue };
+            let (name, Some(addr)) = (m.name(), m.addr()) else { continue };
+            let addr = SocketAddr::from(addr);
+            let seq = self.next_seq;
+            self.next_seq = self.next_seq.wrapping_add(1);
+            let mut body = encode_msgs(&[Message::Ping { seq, target: name }]);
+            body.extend_from_slice(&bytes);
+            self.push_outgoing(addr, body, true);
+            pending.push(seq);
+        }
+        let needed = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+        let deadline = now + self.config.leave_timeout;
+        self.lifecycle.leave = Some(Leave { deadline, pending, acknowledged: 0, needed, done: false });
+        if needed == 0 {
+            self.finish_leave();
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish_leave(&mut self) {
+        let Some(l) = self.lifecycle.leave.as_mut() else { return };
+        if l.done {
+            return;
+        }
+        l.done = true;
+        let acknowledged = l.acknowledged;
+        self.push_event(Event::LeaveComplete { acknowledged });
+    }
+
+    /// Forgets tombstones older than `tombstone_ttl`.
+    pub(super) fn reap(&mut self, now: Instant) {
+        let ttl = self.config.tombstone_ttl;
+        let keep = |m: crate::table::MemberRef<'_>| m.is_live() || m.changed_at().is_none_or(|at| now - at < ttl);
+        if let Some(remap) = self.members.reap(keep, &mut self.rng) {
+            self.gossip.remap(&remap.0);
+        }
+    }
+}

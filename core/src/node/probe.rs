@@ -1,0 +1,227 @@
+//! Probing (SWIM §4): one member per protocol period, directly, then through
+//! `indirect_checks` other members; with Lifeguard's nacks, a missing nack counts against this
+//! node's own health rather than the target's. Also the other side: relaying an indirect
+//! probe for another member and acknowledging (or nacking) in time.
+
+use alloc::collections::VecDeque;
+use core::net::SocketAddr;
+
+use super::Node;
+use super::transmit::encode_msgs;
+use crate::name::Name;
+use crate::state::{Liveness, Status, Update};
+use crate::time::Instant;
+use crate::wire::{Addr, Message};
+
+/// Indirect probe requests relayed at once, at most; the oldest is forgotten first.
+const MAX_RELAYS: usize = 256;
+
+#[derive(Clone, Debug)]
+struct Probe {
+    seq: u32,
+    /// Inline for usual names: starting a probe allocates nothing.
+    target: Name,
+    addr: SocketAddr,
+    direct_deadline: Instant,
+    end: Instant,
+    indirect_sent: bool,
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Relay {
+    local_seq: u32,
+    requester: SocketAddr,
+    requester_seq: u32,
+    nack_at: Instant,
+    want_nack: bool,
+}
+
+/// The probe in flight (at most one), when the next one starts, and the indirect probes this
+/// node relays for others.
+#[derive(Debug)]
+pub(super) struct Prober {
+    next: Instant,
+    current: Option<Probe>,
+    relays: VecDeque<Relay>,
+}
+
+impl Prober {
+    pub(super) fn new(first: Instant) -> Self {
+        Prober { next: first, current: None, relays: VecDeque::new() }
+    }
+
+    /// When the probe in flight next needs attention, or the next one starts.
+    pub(super) fn deadline(&self) -> Instant {
+        match &self.current {
+            Some(p) if !p.indirect_sent => p.direct_deadline.min(p.end),
+            Some(p) => p.end,
+            None => self.next,
+        }
+    }
+
+    /// When the oldest relay must be answered with a nack.
+    pub(super) fn relay_deadline(&self) -> Option<Instant> {
+        self.relays.front().map(|r| r.nack_at)
+    }
+
+    /// Stops probing (the node is leaving).
+    pub(super) fn stop(&mut self) {
+        self.current = None;
+    }
+
+    /// Counts a nack for the probe in flight; whether it was one.
+    pub(super) fn nacked(&mut self, seq: u32) -> bool {
+        match self.current.as_mut().filter(|p| p.seq == seq) {
+            Some(p) => {
+                p.nacks += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Node {
+    pub(super) fn run_probe(&mut self, now: Instant) {
+        if self.probe.current.as_ref().is_some_and(|p| !p.indirect_sent && now >= p.direct_deadline) {
+            self.send_indirect_probes();
+        }
+        if self.probe.current.as_ref().is_some_and(|p| now >= p.end) {
+            self.probe_failed(now);
+        }
+        if self.probe.current.is_none() && now >= self.probe.next {
+            self.start_probe(now);
+        }
+    }
+
+    fn start_probe(&mut self, now: Instant) {
+        let interval = self.awareness.scale(self.config.probe_interval);
+        self.probe.next = now + interval;
+        let Some(i) = self.members.next_probe_target(&mut self.rng) else { return };
+        self.hints.probe_started(&self.members);
+        let Some(m) = self.members.get(i) else { return };
+        let Some(addr) = m.addr().map(SocketAddr::from) else { return };
+        let target = Name::from(m.name());
+        let liveness = m.liveness();
+        let seq = self.take_seq();
+        let ping = Message::Ping { seq, target: &target };
+        if self.config.lifeguard.buddy && liveness.status == Status::Suspect {
+            let suspect = Message::Suspect { name: &target, incarnation: liveness.incarnation, from: &self.local.name };
+            let body = encode_msgs(&[ping, suspect]);
+            self.push_outgoing(addr, body, true);
+        } else {
+            self.send(addr, &[ping], true);
+        }
+        self.stats.probes_sent += 1;
+        let timeout = self.awareness.scale(self.config.probe_timeout);
+        self.probe.current = Some(Probe {
+            seq,
+            target,
+            addr,
+            direct_deadline: now + timeout,
+            end: now + interval,
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+    }
+
+    fn send_indirect_probes(&mut self) {
+        let Some(p) = self.probe.current.as_mut() else { return };
+        p.indirect_sent = true;
+        let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
+        let exclude = self.members.index_of(&target);
+        let helpers =
+            self.members.random(self.config.indirect_checks as usize, exclude, |m| m.is_live(), &mut self.rng);
+        let nack = self.config.lifeguard.nacks;
+        let req = Message::PingReq { seq, target: &target, addr: Addr::from(addr), nack };
+        let body = encode_msgs(&[req]);
+        let mut sent = 0;
+        for i in helpers {
+            if let Some(helper) = self.members.addr_of(i) {
+                self.push_outgoing(helper, body.clone(), true);
+                sent += 1;
+            }
+        }
+        self.stats.indirect_probes_sent += u64::from(sent);
+        if let Some(p) = self.probe.current.as_mut() {
+            p.expected_nacks = if nack { sent } else { 0 };
+        }
+    }
+
+    fn probe_failed(&mut self, now: Instant) {
+        let Some(p) = self.probe.current.take() else { return };
+        self.stats.probes_failed += 1;
+        // Lifeguard: missing nacks mean our own links or CPU are the problem, not the target.
+        let delta = if p.expected_nacks > 0 { p.expected_nacks.saturating_sub(p.nacks) } else { 1 };
+        self.awareness.apply(i32::try_from(delta).unwrap_or(i32::MAX));
+        let Some(m) = self.members.by_name(&p.target) else { return };
+        if !m.is_live() {
+            return;
+        }
+        let incarnation = m.liveness().incarnation;
+        if m.status() == Status::Alive {
+            self.stats.suspicions_raised += 1;
+        }
+        self.apply(now, &p.target, Update::Status(Liveness { incarnation, status: Status::Suspect }), None, None);
+    }
+
+    /// An ack: for the probe in flight, for a probe relayed for another member (passed on),
+    /// or for a leave notice.
+    pub(super) fn on_ack(&mut self, seq: u32) {
+        if self.probe.current.as_ref().is_some_and(|p| p.seq == seq) {
+            self.probe.current = None;
+            self.awareness.apply(-1);
+            return;
+        }
+        if let Some(pos) = self.probe.relays.iter().position(|r| r.local_seq == seq) {
+            if let Some(r) = self.probe.relays.remove(pos) {
+                self.send(r.requester, &[Message::Ack { seq: r.requester_seq }], true);
+            }
+            return;
+        }
+        if self.lifecycle.leave_acked(seq) {
+            self.finish_leave();
+        }
+    }
+
+    pub(super) fn on_ping_req(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        seq: u32,
+        target: &str,
+        addr: SocketAddr,
+        nack: bool,
+    ) {
+        let local_seq = self.take_seq();
+        self.send(addr, &[Message::Ping { seq: local_seq, target }], true);
+        // Answer in time for the requester, which waits until the end of its probe period.
+        let wait = (self.config.probe_interval.saturating_sub(self.config.probe_timeout)).mul_f64(0.8);
+        let relays = &mut self.probe.relays;
+        relays.push_back(Relay {
+            local_seq,
+            requester: from,
+            requester_seq: seq,
+            nack_at: now + wait,
+            want_nack: nack,
+        });
+        if relays.len() > MAX_RELAYS {
+            relays.pop_front();
+        }
+    }
+
+    pub(super) fn expire_relays(&mut self, now: Instant) {
+        while let Some(r) = self.probe.relays.front().copied() {
+            if r.nack_at > now {
+                break;
+            }
+            self.probe.relays.pop_front();
+            if r.want_nack {
+                self.send(r.requester, &[Message::Nack { seq: r.requester_seq }], true);
+            }
+        }
+    }
+}
