@@ -1,4 +1,5 @@
-//! Merge rules for one member's state (DESIGN.md §3), as a join-semilattice.
+//! Merge rules for one member's state (ARCHITECTURE.md, "Protocol decisions"), as a
+//! join-semilattice.
 //!
 //! A member's state is two independent parts, each merged by taking the maximum under a total
 //! order, so merging is commutative, associative and idempotent (proven by the property tests
