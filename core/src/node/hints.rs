@@ -41,10 +41,15 @@ pub(super) struct Hints {
     /// found this message's member.
     #[cfg(feature = "prefetch")]
     lookup: Option<u32>,
-    /// The batched lookup of the packet being applied (`u32::MAX`: not known).
-    #[cfg(feature = "prefetch")]
-    batch: Option<[u32; crate::table::BATCH]>,
 }
+
+/// The batched lookup of a packet's members (`u32::MAX`: not known), on the stack of the
+/// receive path while the packet is applied.
+#[cfg(feature = "prefetch")]
+pub(super) type Batch = Option<[u32; crate::table::BATCH]>;
+/// Nothing, without the feature.
+#[cfg(not(feature = "prefetch"))]
+pub(super) struct Batch;
 
 /// The members the probe order names next, as of the last probe, so that the timer that starts
 /// the next probe finds what it reads already loading: the next target's record and name (its
@@ -75,11 +80,10 @@ impl Hints {
     /// A packet's messages are about to be applied. For a gossip packet (more than a probe's
     /// few messages, no state exchange) the position of each update's member is looked up in
     /// one batch ([`MemberTable::get_indices_of`]), whose cache misses overlap.
-    pub(super) fn start_packet(&mut self, table: &MemberTable, msgs: &[Message<'_>]) {
+    pub(super) fn start_packet(&mut self, table: &MemberTable, msgs: &[Message<'_>]) -> Batch {
         self.lookup = None;
-        self.batch = None;
         if msgs.len() <= super::receive::INLINE_MESSAGES || msgs.iter().any(|m| matches!(m, Message::Sync { .. })) {
-            return;
+            return None;
         }
         let mut found = [u32::MAX; crate::table::BATCH];
         let subjects = msgs.iter().map(|msg| match *msg {
@@ -90,12 +94,12 @@ impl Hints {
             _ => None,
         });
         table.get_indices_of(subjects, &mut found);
-        self.batch = Some(found);
+        Some(found)
     }
 
     /// Message `k` of the packet is next.
-    pub(super) fn next_message(&mut self, k: usize) {
-        if let Some(batch) = &self.batch {
+    pub(super) fn next_message(&mut self, batch: &Batch, k: usize) {
+        if let Some(batch) = batch {
             self.lookup = batch.get(k).copied().filter(|&i| i != u32::MAX);
         }
     }
@@ -108,7 +112,6 @@ impl Hints {
 
     pub(super) fn end_packet(&mut self) {
         self.lookup = None;
-        self.batch = None;
     }
 
     /// The position of member `name`, trying the hint first. The answer is the table's.
@@ -126,9 +129,11 @@ impl Hints {
 impl Hints {
     pub(super) fn probe_started(&mut self, _members: &Membership) {}
 
-    pub(super) fn start_packet(&mut self, _table: &MemberTable, _msgs: &[Message<'_>]) {}
+    pub(super) fn start_packet(&mut self, _table: &MemberTable, _msgs: &[Message<'_>]) -> Batch {
+        Batch
+    }
 
-    pub(super) fn next_message(&mut self, _k: usize) {}
+    pub(super) fn next_message(&mut self, _batch: &Batch, _k: usize) {}
 
     pub(super) fn sync_started(&mut self) {}
 

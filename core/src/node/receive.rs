@@ -163,9 +163,9 @@ impl Node {
         let mut via = Via::Gossip;
         let mut sync_request = false;
         let mut digest_differs = false;
-        self.hints.start_packet(self.members.table(), msgs);
+        let batch = self.hints.start_packet(self.members.table(), msgs);
         for (k, msg) in msgs.iter().enumerate() {
-            self.hints.next_message(k);
+            self.hints.next_message(&batch, k);
             match *msg {
                 Message::Ping { seq, target } => {
                     if target == &*self.local.name {
