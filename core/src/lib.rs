@@ -19,6 +19,8 @@ extern crate std;
 mod config;
 mod crypto;
 mod event;
+#[cfg(feature = "prefetch")]
+mod hint;
 mod lifeguard;
 mod name;
 mod node;

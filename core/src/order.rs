@@ -39,12 +39,12 @@ impl ProbeOrder {
         match self {
             ProbeOrder::Short(v) => {
                 if let Some(p) = v.get(i) {
-                    crate::node::hints::prefetch(p);
+                    crate::hint::prefetch(p);
                 }
             }
             ProbeOrder::Long(v) => {
                 if let Some(p) = v.get(i) {
-                    crate::node::hints::prefetch(p);
+                    crate::hint::prefetch(p);
                 }
             }
         }

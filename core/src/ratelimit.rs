@@ -177,8 +177,8 @@ impl RateLimiter {
     pub(crate) fn prefetch(&self, ip: IpAddr) {
         let (i, j) = self.slots_of(ip);
         if let (Some(a), Some(b)) = (self.slots.get(i), self.slots.get(j)) {
-            crate::node::hints::prefetch(a);
-            crate::node::hints::prefetch(b);
+            crate::hint::prefetch(a);
+            crate::hint::prefetch(b);
         }
     }
 

@@ -15,20 +15,10 @@ use core::net::IpAddr;
 #[cfg(feature = "prefetch")]
 use super::Node;
 use super::membership::Membership;
+#[cfg(feature = "prefetch")]
+use crate::hint::prefetch;
 use crate::table::MemberTable;
 use crate::wire::Message;
-
-/// Starts loading the cache line that holds `value` into every cache level. A no-op where the
-/// target has no prefetch instruction the build may use (the workspace forbids `unsafe`; on
-/// x86 `safe_arch` wraps the instruction).
-#[cfg(feature = "prefetch")]
-#[inline(always)]
-pub(crate) fn prefetch<T>(value: &T) {
-    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse"))]
-    safe_arch::prefetch_t0(value);
-    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse")))]
-    let _ = value;
-}
 
 /// Where the next probe and the next member lookup probably lead.
 #[derive(Debug, Default)]

@@ -41,7 +41,7 @@ use crate::wire::{self, MAX_NAME_LEN, Message};
 
 mod broadcast;
 mod gossip;
-pub(crate) mod hints;
+mod hints;
 mod lifecycle;
 mod membership;
 mod merge;

@@ -49,7 +49,7 @@ impl Index {
     #[cfg(feature = "prefetch")]
     pub(super) fn prefetch(&self, i: usize) {
         if let Some(b) = self.bytes.get(i * self.width) {
-            crate::node::hints::prefetch(b);
+            crate::hint::prefetch(b);
         }
     }
 

@@ -299,7 +299,7 @@ impl MemberTable {
     #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch(&self, pos: usize) {
         if let Some(r) = self.records.get(pos) {
-            crate::node::hints::prefetch(r);
+            crate::hint::prefetch(r);
         }
     }
 
@@ -315,7 +315,7 @@ impl MemberTable {
     #[cfg(feature = "prefetch")]
     pub(crate) fn prefetch_entry(&self, at: u32) {
         if let Some(b) = self.blob.get(at as usize) {
-            crate::node::hints::prefetch(b);
+            crate::hint::prefetch(b);
         }
     }
 
@@ -362,14 +362,14 @@ impl MemberTable {
             if let Some(at) = self.index.position(s, h) {
                 *f = u32::try_from(at).unwrap_or(u32::MAX);
                 if let Some(r) = self.records.get(at) {
-                    crate::node::hints::prefetch(r);
+                    crate::hint::prefetch(r);
                 }
             }
         }
         for &f in &first {
             if let Some(r) = self.records.get(f as usize) {
                 if let Some(b) = self.blob.get(r.blob as usize) {
-                    crate::node::hints::prefetch(b);
+                    crate::hint::prefetch(b);
                 }
             }
         }
