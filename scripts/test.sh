@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
+step "rumor-core's serde feature (the JSON shape bindings see)"
+cargo test -p rumor-core --features serde --locked --lib
+
 step "simulator seed sweep (1000 seeded fault scenarios, release)"
 scripts/seed-sweep.sh 1000
 
@@ -37,6 +40,7 @@ step "rumor-core is no_std + alloc"
 for t in "${NO_STD_TARGETS[@]}"; do
   if rustup target list --installed | grep -qx "$t"; then
     cargo build -p rumor-core --no-default-features --locked --target "$t"
+    cargo build -p rumor-core --no-default-features --features serde --locked --target "$t"
   fi
 done
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then

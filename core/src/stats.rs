@@ -3,6 +3,7 @@
 /// Monotonic counters since the node was created. Every dropped datagram is counted under
 /// exactly one `dropped_*` reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(C)] // the per-packet counters first, in one cache line
 pub struct Stats {
     /// Datagrams handed to `handle_datagram`.
