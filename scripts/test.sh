@@ -17,6 +17,17 @@ done
 step "format"
 cargo fmt --all -- --check
 
+step "rumor-agent stays embeddable: no HTTP, CLI, mDNS, simulator, allocator or metrics crates"
+# Python (pyo3) and Swift (uniffi) packages embed rumor-agent; these belong to the `rumor` binary.
+FORBIDDEN='axum|hyper|tower|reqwest|clap|mdns-sd|rumor-sim|jemalloc|tikv|prometheus-client|tracing-subscriber'
+tree=$(cargo tree -p rumor-agent -e normal --prefix none --locked)
+if found=$(grep -E "^($FORBIDDEN)([-_a-z]*)? v" <<<"$tree"); then
+  echo "FAILED: rumor-agent depends on crates only the rumor binary may use:" >&2
+  sort -u <<<"$found" >&2
+  exit 1
+fi
+echo "rumor-agent: $(sort -u <<<"$tree" | wc -l) crates, none of: ${FORBIDDEN//|/, }"
+
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
