@@ -24,6 +24,10 @@ pub mod config;
 mod error;
 pub mod keys;
 
+/// The protocol core this agent drives (its `Config`, `Key`, `Status`, …), re-exported so that a
+/// binding names one crate and cannot mix versions.
+pub use rumor_core;
+
 pub use agent::{Agent, AgentEvent, Handle, KeyOp, MemberInfo, NodeMetrics};
 pub use config::{AgentConfig, ConfigError};
 pub use error::Error;

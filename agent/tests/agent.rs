@@ -1,4 +1,5 @@
-//! The library API (`Agent`/`Handle`) over real UDP sockets on loopback, in one process.
+//! The embeddable agent (`Agent`/`Handle`) over real UDP sockets on loopback, in one process,
+//! and its typed errors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
