@@ -17,14 +17,25 @@ done
 step "format"
 cargo fmt --all -- --check
 
+step "rumor-agent stays embeddable: no HTTP, CLI, mDNS, simulator, allocator or metrics crates"
+# Python (pyo3) and Swift (uniffi) packages embed rumor-agent; these belong to the `rumor` binary.
+FORBIDDEN='axum|hyper|tower|reqwest|clap|mdns-sd|rumor-sim|jemalloc|tikv|prometheus-client|tracing-subscriber'
+tree=$(cargo tree -p rumor-agent -e normal --prefix none --locked)
+if found=$(grep -E "^($FORBIDDEN)([-_a-z]*)? v" <<<"$tree"); then
+  echo "FAILED: rumor-agent depends on crates only the rumor binary may use:" >&2
+  sort -u <<<"$found" >&2
+  exit 1
+fi
+echo "rumor-agent: $(sort -u <<<"$tree" | wc -l) crates, none of: ${FORBIDDEN//|/, }"
+
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
-step "rumor-core alone (without the simulator's \`prefetch\` feature, as the bindings build it)"
-cargo test -p rumor-core --locked
+step "rumor-core alone, as the bindings build it: without the simulator's \`prefetch\` feature, with \`serde\` (the JSON shape bindings see)"
+cargo test -p rumor-core --features serde --locked
 
 step "simulator seed sweep (1000 seeded fault scenarios, release)"
 scripts/seed-sweep.sh 1000
@@ -40,6 +51,7 @@ step "rumor-core is no_std + alloc"
 for t in "${NO_STD_TARGETS[@]}"; do
   if rustup target list --installed | grep -qx "$t"; then
     cargo build -p rumor-core --no-default-features --locked --target "$t"
+    cargo build -p rumor-core --no-default-features --features serde --locked --target "$t"
   fi
 done
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then

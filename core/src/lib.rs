@@ -6,7 +6,10 @@
 //! `unsafe`; it builds with `#![no_std]` + `alloc`. Runtimes (the tokio node, the Python, wasm
 //! and Swift bindings, the simulator) drive it. Start at [`Node`], whose docs give the call
 //! order; configure it with [`Config`]; the wire format is in [`wire`] and
-//! `docs/wire-format.md`.
+//! `docs/wire-format.md`. What runtimes share beyond the protocol is here too, so no binding
+//! implements it again: the metadata encoding ([`meta`]), user-event framing ([`user_event`]),
+//! status and event names ([`Status::as_str`], [`Event::kind`]) and, with the `serde` feature,
+//! serialization of events, members and counters.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub, rustdoc::broken_intra_doc_links)]
@@ -22,20 +25,27 @@ mod event;
 #[cfg(feature = "prefetch")]
 mod hint;
 mod lifeguard;
+pub mod meta;
 mod name;
 mod node;
 mod order;
 mod queue;
 mod ratelimit;
+/// The merge rules of one member's state: the reference model the member table's packed merge
+/// is checked against. Not part of the API (public only for the benchmarks); the type users
+/// see is [`Status`].
+#[doc(hidden)]
 pub mod state;
 mod stats;
 mod table;
 mod time;
+pub mod user_event;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Lifeguard, RateLimit};
 pub use crypto::{KEY_LEN, Key, Keyring, KeyringError};
-pub use event::{Event, Member, MemberCounts, MemberView, Status};
+pub use event::{Event, Member, MemberCounts, MemberView, ParseStatusError, Status};
+pub use meta::MetaError;
 pub use node::{Error, Identity, Node, Transmit};
 pub use stats::Stats;
 pub use time::Instant;

@@ -3,6 +3,7 @@
 /// Monotonic counters since the node was created. Every dropped datagram is counted under
 /// exactly one `dropped_*` reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Datagrams handed to `handle_datagram`.
     pub packets_in: u64,

@@ -36,6 +36,22 @@ impl Instant {
         Instant { micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX) }
     }
 
+    /// An instant `millis` milliseconds after the origin, from a floating-point count (a
+    /// JavaScript `performance.now()`), truncated to whole microseconds. Never panics: a
+    /// negative count or NaN is [`Instant::ZERO`], a count past the largest instant (or
+    /// infinity) is the largest instant.
+    pub fn from_millis_f64(millis: f64) -> Self {
+        // A float-to-integer `as` saturates at the type's bounds and takes NaN to zero, so
+        // every input has an instant and none panics.
+        Instant { micros: (millis * 1000.0) as u64 }
+    }
+
+    /// Milliseconds since the origin as a floating-point count (for JavaScript). Exact up to
+    /// 2⁵³ microseconds (285 years); beyond, the nearest representable value.
+    pub fn as_millis_f64(self) -> f64 {
+        self.micros as f64 / 1000.0
+    }
+
     /// Microseconds since the origin.
     pub const fn as_micros(self) -> u64 {
         self.micros
@@ -94,5 +110,23 @@ mod tests {
         assert_eq!(t - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
         assert_eq!((t + Duration::from_millis(3)).as_micros(), 8_000);
+    }
+
+    #[test]
+    fn float_milliseconds() {
+        assert_eq!(Instant::from_millis_f64(1234.5678), Instant::from_micros(1_234_567));
+        assert_eq!(Instant::from_millis_f64(0.0), Instant::ZERO);
+        assert_eq!(Instant::from_millis_f64(-0.0), Instant::ZERO);
+        assert_eq!(Instant::from_millis_f64(-5.0), Instant::ZERO);
+        assert_eq!(Instant::from_millis_f64(f64::NAN), Instant::ZERO);
+        assert_eq!(Instant::from_millis_f64(f64::NEG_INFINITY), Instant::ZERO);
+        assert_eq!(Instant::from_millis_f64(f64::INFINITY), Instant::from_micros(u64::MAX));
+        assert_eq!(Instant::from_millis_f64(1e300), Instant::from_micros(u64::MAX));
+        assert_eq!(Instant::from_millis_f64(f64::MAX), Instant::from_micros(u64::MAX));
+        assert_eq!(Instant::from_micros(1_234_567).as_millis_f64(), 1234.567);
+        assert_eq!(Instant::ZERO.as_millis_f64(), 0.0);
+        for ms in [0.001, 1.0, 16.5, 86_400_000.25] {
+            assert_eq!(Instant::from_millis_f64(ms).as_millis_f64(), ms, "{ms} ms round-trips");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The golden wire-format vectors in `tests/vectors/wire.json`, shared with every other
 //! implementation, checked in both directions against `rumor_core::wire`: encoding gives the
-//! vectors' bytes, and decoding them gives the vectors' messages, skip count or error.
+//! vectors' bytes, and decoding them gives the vectors' messages, skip count or error. The
+//! `meta` and `user_events` sections check the conventions runtimes share on top of the wire
+//! (`rumor_core::meta`, `rumor_core::user_event`) the same way.
 //!
 //! Each section is run by [`check`]: every vector is tried, and all the failures are reported
 //! together with their names.
@@ -447,4 +449,55 @@ fn coverage() {
             && Header::parse(&frame).is_ok_and(|h| h.encrypted && h.nonce == [0xff; wire::NONCE_LEN])
     });
     assert!(reserved, "a frame sealed with the reserved nonce");
+}
+
+/// Node metadata as every runtime encodes it (`rumor_core::meta`), both ways.
+#[test]
+fn meta() {
+    use rumor_core::{MetaError, meta};
+    check("meta", |v| {
+        let map = v.get("map").map(|m| -> std::collections::BTreeMap<String, String> {
+            serde_json::from_value(m.clone()).unwrap_or_else(|e| panic!("map of {v}: {e}"))
+        });
+        let max_len = v.get("max_len").map_or(usize::MAX, |n| usize::try_from(n.as_u64().unwrap()).unwrap());
+        let decode_only = v.get("decode_only").is_some_and(|b| b.as_bool() == Some(true));
+        match v.get("error").and_then(Value::as_str) {
+            Some("TooLong") => {
+                let len = usize::try_from(field(v, "len").as_u64().unwrap()).unwrap();
+                same("encode", meta::encode(&map.unwrap(), max_len), Err(MetaError::TooLong { len, max: max_len }))
+            }
+            Some("Malformed") => same("decode", meta::decode(&bytes(v, "hex")), Err(MetaError::Malformed)),
+            Some(other) => Err(format!("unknown error {other:?}")),
+            None => {
+                let (map, hex) = (map.unwrap(), bytes(v, "hex"));
+                if !decode_only {
+                    same("encode", meta::encode(&map, max_len), Ok(hex.clone()))?;
+                    same("encoded_len", meta::encoded_len(&map), hex.len())?;
+                }
+                same("decode", meta::decode(&hex), Ok(map))
+            }
+        }
+    });
+}
+
+/// Named user events as every runtime frames them (`rumor_core::user_event`), both ways.
+#[test]
+fn user_events() {
+    use rumor_core::user_event::{self, UserEventError};
+    check("user_events", |v| {
+        let (name, payload) = (string(v, "event"), bytes(v, "payload"));
+        let decode_only = v.get("decode_only").is_some_and(|b| b.as_bool() == Some(true));
+        match v.get("error").and_then(Value::as_str) {
+            Some("NulInName") => same("encode", user_event::encode(name, &payload), Err(UserEventError::NulInName)),
+            Some(other) => Err(format!("unknown error {other:?}")),
+            None => {
+                let hex = bytes(v, "hex");
+                if !decode_only {
+                    same("encode", user_event::encode(name, &payload), Ok(hex.clone()))?;
+                }
+                let event = user_event::decode(&hex);
+                same("decode", (&*event.name, event.payload), (name, &payload[..]))
+            }
+        }
+    });
 }

@@ -1,4 +1,4 @@
-//! Benchmark: many agents in one process on loopback (the library API, one UDP socket each).
+//! Benchmark: many agents in one process on loopback (`rumor-agent`, one UDP socket each).
 //! Converges them, measures resident memory per node and idle CPU, kills one and times its
 //! detection by every other node.
 //!
@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use cap::Cap;
 
-use rumor_node::{Agent, AgentConfig, Handle, NodeMetrics};
+use rumor_agent::{Agent, AgentConfig, Handle, NodeMetrics};
+use rumor_core::Status;
 use tokio::time::Instant;
 
 /// Counts the heap: live bytes and the peak, to tell what the agents hold from what the
@@ -49,7 +50,7 @@ async fn alive_counts(handles: &[Handle]) -> (usize, usize) {
     let mut min = usize::MAX;
     let mut max = 0;
     for h in handles {
-        let n = h.metrics().await.map_or(0, |m| usize::try_from(m.members[0]).unwrap_or(0));
+        let n = h.metrics().await.map_or(0, |m| usize::try_from(m.members.alive).unwrap_or(0));
         min = min.min(n);
         max = max.max(n);
     }
@@ -167,7 +168,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut failed = 0;
         for h in &others {
             if let Ok(ms) = h.members().await
-                && ms.iter().any(|m| m.name == victim.name() && m.state == "failed")
+                && ms.iter().any(|m| m.name == victim.name() && m.state == Status::Dead)
             {
                 failed += 1;
             }

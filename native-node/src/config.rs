@@ -1,52 +1,26 @@
-//! Agent configuration: command-line flags > `RUMOR_*` environment variables > TOML file >
-//! defaults. Every value is checked before the agent starts; a bad one is reported with the
+//! `rumor agent`'s configuration: command-line flags > `RUMOR_*` environment variables > TOML
+//! file > defaults, resolved into a [`ServeConfig`] (the embeddable agent's [`AgentConfig`] plus
+//! HTTP and mDNS). Every value is checked before the agent starts; a bad one is reported with the
 //! field's name and the value given.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rumor_agent::keys;
+pub use rumor_agent::{AgentConfig, ConfigError};
 use rumor_core::{Config, Keyring, Lifeguard};
 use serde::Deserialize;
-
-use crate::keys;
 
 /// Gossip port used when `--bind` is not given.
 pub const DEFAULT_PORT: u16 = 7946;
 /// HTTP address client commands talk to by default (and the agent serves by default).
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7947";
 
-/// A configuration value that was refused. Its `Display` names the field and the value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The field, as spelled in the TOML file (`protocol.probe_interval_ms`); flags and
-    /// environment variables use the same names.
-    pub field: String,
-    /// The value given.
-    pub value: String,
-    /// Why it was refused.
-    pub reason: String,
-}
-
-impl ConfigError {
-    fn new(field: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
-        ConfigError { field: field.into(), value: value.to_string(), reason: reason.into() }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid config field `{}`: `{}` {}", self.field, self.value, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// Flags of `rumor agent`. Each also reads a `RUMOR_*` environment variable; every one may also
 /// be set in the TOML file given by `--config`. Values are strings here and checked in
-/// [`AgentConfig::resolve`], so that a bad value from any source is reported the same way.
+/// [`ServeConfig::resolve`], so that a bad value from any source is reported the same way.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct AgentArgs {
     /// Unique node name in the cluster [default: the host name].
@@ -121,51 +95,26 @@ struct ProtocolFile {
     lifeguard: Option<bool>,
 }
 
-/// A checked agent configuration.
+/// A checked `rumor agent` configuration: the agent's, plus what the binary serves around it.
 #[derive(Clone, Debug)]
-pub struct AgentConfig {
-    /// Node name.
-    pub name: String,
-    /// UDP bind address.
-    pub bind: SocketAddr,
-    /// Advertised address; `None` means the bound address, or this host's outbound address with
-    /// the bound port for a wildcard bind (worked out by `Agent::start` once the socket is
-    /// bound, so port 0 works).
-    pub advertise: Option<SocketAddr>,
-    /// Seeds as given (host names are resolved when joining).
-    pub join: Vec<String>,
+pub struct ServeConfig {
+    /// The agent (name, addresses, seeds, keyring, metadata, protocol).
+    pub agent: AgentConfig,
     /// HTTP address, if enabled.
     pub http: Option<SocketAddr>,
-    /// Keyring file the keyring came from and is saved to.
-    pub keyring_file: Option<PathBuf>,
-    /// Metadata.
-    pub meta: BTreeMap<String, String>,
     /// mDNS discovery.
     pub mdns: bool,
-    /// Protocol configuration (label, keyring, timings).
-    pub protocol: Config,
 }
 
-impl AgentConfig {
-    /// A configuration for a node named `name` bound to `bind` with the given protocol
-    /// settings, no seeds, no HTTP: the starting point for embedding an agent in a program.
-    pub fn new(name: impl Into<String>, bind: SocketAddr, protocol: Config) -> Self {
-        AgentConfig {
-            name: name.into(),
-            bind,
-            advertise: None,
-            join: Vec::new(),
-            http: None,
-            keyring_file: None,
-            meta: BTreeMap::new(),
-            mdns: false,
-            protocol,
-        }
+impl ServeConfig {
+    /// An agent configuration served with no HTTP and no mDNS.
+    pub fn new(agent: AgentConfig) -> Self {
+        ServeConfig { agent, http: None, mdns: false }
     }
 
     /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
-    /// they name, and defaults, and checks every value.
-    pub fn resolve(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
+    /// they name, and defaults, and checks every value ([`AgentConfig::check`] for the agent's).
+    pub fn resolve(args: &AgentArgs) -> Result<ServeConfig, ConfigError> {
         let file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -180,30 +129,18 @@ impl AgentConfig {
             Some(n) => n,
             None => default_name(),
         };
-        if name.is_empty() || name.len() > 64 {
-            return Err(ConfigError::new("name", &name, "must be 1 to 64 bytes"));
-        }
 
         let bind = match pick(&args.bind, &file.bind) {
             Some(b) => parse_addr("bind", &b)?,
             None => SocketAddr::new(IpAddr::from([0, 0, 0, 0]), DEFAULT_PORT),
         };
         let advertise = match pick(&args.advertise, &file.advertise) {
-            Some(a) => {
-                let addr = parse_addr("advertise", &a)?;
-                if addr.ip().is_unspecified() || addr.port() == 0 {
-                    return Err(ConfigError::new("advertise", &a, "must be a reachable address and port"));
-                }
-                Some(addr)
-            }
+            Some(a) => Some(parse_addr("advertise", &a)?),
             None => None,
         };
 
         let join = if args.join.is_empty() { file.join.clone().unwrap_or_default() } else { args.join.clone() };
         let join: Vec<String> = join.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        for seed in &join {
-            check_seed(seed)?;
-        }
 
         let http_s = pick(&args.http, &file.http).unwrap_or_else(|| DEFAULT_HTTP.into());
         let http = match http_s.as_str() {
@@ -211,15 +148,13 @@ impl AgentConfig {
             s => Some(parse_addr("http", s)?),
         };
 
-        let label = pick(&args.label, &file.label).unwrap_or_default();
-        if label.len() > 64 {
-            return Err(ConfigError::new("label", &label, "must be at most 64 bytes"));
-        }
-        protocol.label = label;
+        protocol.label = pick(&args.label, &file.label).unwrap_or_default();
 
         let keyring_file = args.keyring.clone().or(file.keyring.clone());
         protocol.keyring = match &keyring_file {
-            Some(path) => keys::load_keyring(path).map_err(|e| ConfigError::new("keyring", path.display(), e))?,
+            Some(path) => {
+                keys::load_keyring(path).map_err(|e| ConfigError::new("keyring", path.display(), e.to_string()))?
+            }
             None => Keyring::new(),
         };
 
@@ -236,14 +171,6 @@ impl AgentConfig {
             }
             meta
         };
-        let encoded = crate::meta::encode(&meta);
-        if encoded.len() > protocol.max_meta_len {
-            return Err(ConfigError::new(
-                "meta",
-                format!("{} bytes encoded", encoded.len()),
-                format!("exceeds the limit of {} bytes", protocol.max_meta_len),
-            ));
-        }
 
         let mdns = match &args.mdns {
             Some(s) => parse_bool("mdns", s)?,
@@ -253,12 +180,10 @@ impl AgentConfig {
         if let Some(p) = &file.protocol {
             apply_protocol(&mut protocol, p);
         }
-        protocol.validate().map_err(|e| {
-            let (field, value) = protocol_entry(&protocol, e.field);
-            ConfigError::new(field, value, e.reason)
-        })?;
 
-        Ok(AgentConfig { name, bind, advertise, join, http, keyring_file, meta, mdns, protocol })
+        let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
+        agent.check()?;
+        Ok(ServeConfig { agent, http, mdns })
     }
 }
 
@@ -309,27 +234,6 @@ fn offending_entry(text: &str, at: usize) -> Option<(String, String)> {
         None => key.to_string(),
     };
     Some((key, value.to_string()))
-}
-
-/// The TOML key and current value of a protocol field that `Config::validate` refused.
-fn protocol_entry(c: &Config, field: &str) -> (String, String) {
-    let ms = |d: Duration| (format!("protocol.{field}_ms"), d.as_millis().to_string());
-    match field {
-        "probe_interval" => ms(c.probe_interval),
-        "probe_timeout" => ms(c.probe_timeout),
-        "gossip_interval" => ms(c.gossip_interval),
-        "push_pull_interval" => ms(c.push_pull_interval),
-        "indirect_checks" => (format!("protocol.{field}"), c.indirect_checks.to_string()),
-        "suspicion_mult" => (format!("protocol.{field}"), c.suspicion_mult.to_string()),
-        "suspicion_max_mult" => (format!("protocol.{field}"), c.suspicion_max_mult.to_string()),
-        "retransmit_mult" => (format!("protocol.{field}"), c.retransmit_mult.to_string()),
-        "gossip_fanout" => (format!("protocol.{field}"), c.gossip_fanout.to_string()),
-        "mtu" => (format!("protocol.{field}"), c.mtu.to_string()),
-        "max_members" => (format!("protocol.{field}"), c.max_members.to_string()),
-        "label" => ("label".into(), c.label.clone()),
-        // Fields no setting of the agent reaches directly: a preset combined with overrides.
-        other => (format!("protocol.{other}"), "(derived from the preset)".into()),
-    }
 }
 
 fn apply_protocol(c: &mut Config, p: &ProtocolFile) {
@@ -385,18 +289,6 @@ fn parse_bool(field: &str, s: &str) -> Result<bool, ConfigError> {
     }
 }
 
-fn check_seed(seed: &str) -> Result<(), ConfigError> {
-    if seed.parse::<SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    let bad = || ConfigError::new("join", seed, "is not HOST:PORT");
-    let (host, port) = seed.rsplit_once(':').ok_or_else(bad)?;
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 fn default_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
@@ -404,26 +296,6 @@ fn default_name() -> String {
         .ok()
         .filter(|s| !s.is_empty() && s.len() <= 64)
         .unwrap_or_else(|| "rumor".into())
-}
-
-/// The address to advertise for a socket bound to a wildcard address: this host's outbound
-/// address with the bound port.
-pub(crate) fn advertise_for_wildcard(local: SocketAddr) -> Option<SocketAddr> {
-    outbound_ip(local.ip()).map(|ip| SocketAddr::new(ip, local.port()))
-}
-
-/// The address this host uses to reach the outside, found by "connecting" a UDP socket (which
-/// sends nothing). Used to advertise a wildcard bind.
-fn outbound_ip(family: IpAddr) -> Option<IpAddr> {
-    let (local, probe): (SocketAddr, SocketAddr) = if family.is_ipv4() {
-        (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
-    } else {
-        ((std::net::Ipv6Addr::UNSPECIFIED, 0).into(), ("2001:db8::1".parse::<IpAddr>().ok()?, 9).into())
-    };
-    let s = UdpSocket::bind(local).ok()?;
-    s.connect(probe).ok()?;
-    let ip = s.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
 }
 
 #[cfg(test)]
@@ -436,15 +308,17 @@ mod tests {
 
     #[test]
     fn defaults_resolve() {
-        let c = AgentConfig::resolve(&args()).expect("valid");
-        assert_eq!(c.name, "a");
+        let c = ServeConfig::resolve(&args()).expect("valid");
+        assert_eq!(c.agent.name, "a");
         assert_eq!(c.http, Some(DEFAULT_HTTP.parse().expect("addr")));
-        assert_eq!(c.protocol.probe_interval, Config::lan().probe_interval);
-        assert!(c.advertise.is_none());
+        assert_eq!(c.agent.protocol.probe_interval, Config::lan().probe_interval);
+        assert!(c.agent.advertise.is_none());
+        assert!(!c.mdns);
     }
 
     #[test]
     fn bad_values_name_field_and_value() {
+        let long_label = "l".repeat(65);
         let cases: Vec<(AgentArgs, &str, &str)> = vec![
             (AgentArgs { bind: Some("nonsense".into()), ..args() }, "bind", "nonsense"),
             (AgentArgs { preset: Some("fast".into()), ..args() }, "preset", "fast"),
@@ -454,9 +328,11 @@ mod tests {
             (AgentArgs { advertise: Some("0.0.0.0:1".into()), ..args() }, "advertise", "0.0.0.0:1"),
             (AgentArgs { http: Some("localhost".into()), ..args() }, "http", "localhost"),
             (AgentArgs { name: Some(String::new()), ..args() }, "name", ""),
+            (AgentArgs { label: Some(long_label.clone()), ..args() }, "label", &long_label),
+            (AgentArgs { meta: vec![format!("k={}", "x".repeat(600))], ..args() }, "meta", "605 bytes encoded"),
         ];
         for (a, field, value) in cases {
-            let e = AgentConfig::resolve(&a).expect_err(field);
+            let e = ServeConfig::resolve(&a).expect_err(field);
             assert_eq!((e.field.as_str(), e.value.as_str()), (field, value), "{e}");
             assert!(e.to_string().contains(&format!("`{field}`")), "{e}");
         }
@@ -473,7 +349,7 @@ mod tests {
              [meta]\nrole = \"db\"\n[protocol]\nprobe_interval_ms = 700\n",
         )
         .expect("write");
-        let c = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect("valid");
+        let c = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect("valid").agent;
         assert_eq!(c.name, "a", "flag wins over file");
         assert_eq!(c.protocol.label, "prod");
         assert_eq!(c.join, ["127.0.0.1:9"]);
@@ -482,19 +358,19 @@ mod tests {
         assert_eq!(c.protocol.probe_timeout, Config::local().probe_timeout);
 
         std::fs::write(&path, "[protocol]\nprobe_interval_ms = 5\n").expect("write");
-        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("too short");
+        let e = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("too short");
         assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.probe_interval_ms", "5"), "{e}");
 
         std::fs::write(&path, "bind = 5\n").expect("write");
-        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("type");
+        let e = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("type");
         assert_eq!(e.field, "bind", "{e}");
 
         std::fs::write(&path, "name = \"n\"\nbnid = \"x\"\n").expect("write");
-        let e = AgentConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("unknown key");
+        let e = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect_err("unknown key");
         assert_eq!((e.field.as_str(), e.value.as_str()), ("bnid", "\"x\""), "{e}");
 
         std::fs::write(&path, "[protocol]\nmtu = \"big\"\n").expect("write");
-        let e = AgentConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("type");
+        let e = ServeConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("type");
         assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.mtu", "\"big\""), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }

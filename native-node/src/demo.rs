@@ -8,8 +8,11 @@ use std::io::IsTerminal as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::agent::{Agent, Handle};
-use crate::config::{AgentConfig, preset};
+use rumor_agent::{AgentConfig, Handle};
+use rumor_core::Status;
+
+use crate::config::{ServeConfig, preset};
+use crate::serve::Server;
 
 /// Flags of `rumor demo`.
 #[derive(clap::Args, Debug, Clone)]
@@ -40,16 +43,17 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
             SocketAddr::from((Ipv4Addr::LOCALHOST, port(i, 0))),
             protocol.clone(),
         );
-        c.http = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i, 1000))));
         c.meta = BTreeMap::from([("demo".to_string(), "true".to_string()), ("index".to_string(), (i + 1).to_string())]);
         if let Some(s) = seed {
             c.join = vec![s.to_string()];
         }
-        let agent = Agent::start(c).await.map_err(|e| format!("node-{}: {e}", i + 1))?;
+        let mut c = ServeConfig::new(c);
+        c.http = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i, 1000))));
+        let agent = Server::start(c).await.map_err(|e| format!("node-{}: {e}", i + 1))?;
         seed.get_or_insert(agent.handle().local_addr());
         agents.push(agent);
     }
-    let handles: Vec<Handle> = agents.iter().map(Agent::handle).collect();
+    let handles: Vec<Handle> = agents.iter().map(Server::handle).collect();
     let urls: Vec<Option<String>> =
         agents.iter().map(|a| a.http_addr().map(|h| format!("http://{h}/v1/members"))).collect();
 
@@ -99,16 +103,16 @@ async fn render(handles: &[Handle], urls: &[Option<String>]) -> String {
             let _ = writeln!(out, "{:<10} stopped", h.name());
             continue;
         };
-        let count = |s: &str| members.iter().filter(|m| m.state == s).count();
+        let count = |s: Status| members.iter().filter(|m| m.state == s).count();
         let _ = writeln!(
             out,
             "{:<10} {:<22} {:>6} {:>8} {:>7} {:>5}  {}",
             h.name(),
             h.advertised_addr().to_string(),
-            count("alive"),
-            count("suspect"),
-            count("failed"),
-            count("left"),
+            count(Status::Alive),
+            count(Status::Suspect),
+            count(Status::Dead),
+            count(Status::Left),
             url.as_deref().unwrap_or("")
         );
     }

@@ -8,7 +8,7 @@
 //! | `GET /readyz` | 200 once joined (or with no seeds), else 503 |
 //! | `GET /metrics` | OpenMetrics text |
 //! | `GET /v1/members` | `{"self": NAME, "members": [...]}` |
-//! | `GET /v1/events` | server-sent events, one JSON [`AgentEvent`](crate::agent::AgentEvent) each |
+//! | `GET /v1/events` | server-sent events, one JSON [`AgentEvent`](rumor_agent::AgentEvent) each |
 //! | `POST /v1/events` | `{"name", "payload"}`: send a user event |
 //! | `PUT /v1/meta` | `{KEY: VALUE}`: replace this node's metadata |
 //! | `GET /v1/keys` | the keyring, primary first |
@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::agent::{AgentError, Handle, KeyOp, MemberInfo};
-use crate::{keys, metrics};
+use rumor_agent::{Error, Handle, KeyOp, MemberInfo, keys};
+
+use crate::metrics;
 
 /// The router for an agent.
 pub fn router(handle: Handle) -> Router {
@@ -65,12 +66,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<AgentError> for ApiError {
-    fn from(e: AgentError) -> Self {
-        match e {
-            AgentError::Stopped => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            AgentError::Refused(m) => ApiError(StatusCode::BAD_REQUEST, m),
-        }
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e {
+            Error::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
     }
 }
 
@@ -119,7 +121,7 @@ impl From<MemberInfo> for MemberJson {
         MemberJson {
             name: m.name,
             addr: m.addr.to_string(),
-            state: m.state.to_string(),
+            state: m.state.as_str().to_string(),
             incarnation: m.incarnation,
             meta: m.meta,
         }

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rumor_node::client::{self, Client};
 use rumor_node::config::DEFAULT_HTTP;
-use rumor_node::{Agent, AgentArgs, AgentConfig, keys};
+use rumor_node::rumor_agent::keys;
+use rumor_node::{AgentArgs, ServeConfig, Server};
 
 /// Rumor: gossip cluster membership (SWIM + Lifeguard) without a central server.
 #[derive(Parser, Debug)]
@@ -112,7 +113,7 @@ fn main() -> ExitCode {
                 println!("{}", keys::encode(&k));
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(&e),
+            Err(e) => fail(&e.to_string()),
         },
         Command::Sim(args) => match rumor_node::simulate::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -120,7 +121,7 @@ fn main() -> ExitCode {
         },
         Command::Agent(args) => {
             init_logs("info");
-            let config = match AgentConfig::resolve(&args) {
+            let config = match ServeConfig::resolve(&args) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("rumor: {e}");
@@ -163,8 +164,8 @@ fn runtime(f: impl Future<Output = Result<(), String>>) -> ExitCode {
     }
 }
 
-async fn agent(config: AgentConfig) -> Result<(), String> {
-    let agent = Agent::start(config).await.map_err(|e| e.to_string())?;
+async fn agent(config: ServeConfig) -> Result<(), String> {
+    let agent = Server::start(config).await.map_err(|e| e.to_string())?;
     let handle = agent.handle();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 
-use crate::agent::Handle;
+use rumor_agent::Handle;
 
 /// The DNS-SD service type Rumor agents announce.
 pub(crate) const SERVICE_TYPE: &str = "_rumor._udp.local.";

@@ -9,7 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::agent::NodeMetrics;
+use rumor_agent::NodeMetrics;
 
 /// Content type of the text exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -34,8 +34,8 @@ pub fn render(name: &str, m: &NodeMetrics) -> String {
     let s = &m.stats;
 
     let members: Family<Labels, Gauge> = Family::default();
-    for (state, n) in ["alive", "suspect", "failed", "left"].into_iter().zip(m.members) {
-        members.get_or_create(&vec![("state", state)]).set(i64::try_from(n).unwrap_or(i64::MAX));
+    for (status, n) in m.members.by_status() {
+        members.get_or_create(&vec![("state", status.as_str())]).set(i64::from(n));
     }
     r.register("members", "Members known by this node, itself included, by state", members);
 
@@ -100,7 +100,7 @@ mod tests {
         let mut m = NodeMetrics::default();
         m.stats.dropped_auth = 7;
         m.stats.packets_in = 100;
-        m.members = [3, 1, 0, 2];
+        m.members = rumor_core::MemberCounts { alive: 3, suspect: 1, failed: 0, left: 2 };
         m.health_score = 2;
         let text = render("a", &m);
         for line in [
@@ -109,6 +109,7 @@ mod tests {
             "rumor_packets_received_total 100",
             "rumor_members{state=\"alive\"} 3",
             "rumor_members{state=\"left\"} 2",
+            "rumor_members{state=\"failed\"} 0",
             "rumor_health_score 2",
             "rumor_gossip_queue_depth 0",
             "rumor_node_info{name=\"a\",version=\"0.1.0\"} 1",

@@ -1,10 +1,12 @@
-//! The library API (`Agent`/`Handle`) over real UDP sockets on loopback, in one process.
+//! The embeddable agent (`Agent`/`Handle`) over real UDP sockets on loopback, in one process,
+//! and its typed errors.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rumor_node::{Agent, AgentConfig, AgentEvent, Handle, KeyOp, keys};
+use rumor_agent::{Agent, AgentConfig, AgentEvent, Error, Handle, KeyOp, keys};
+use rumor_core::{KeyringError, MetaError, Status};
 use tokio::time::{Instant, sleep};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -31,13 +33,13 @@ async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
     panic!("timed out waiting until {what}");
 }
 
-async fn state_of(viewer: &Handle, name: &str) -> Option<String> {
-    viewer.members().await.ok()?.into_iter().find(|m| m.name == name).map(|m| m.state.to_string())
+async fn state_of(viewer: &Handle, name: &str) -> Option<Status> {
+    viewer.members().await.ok()?.into_iter().find(|m| m.name == name).map(|m| m.state)
 }
 
-async fn all_see(handles: &[Handle], name: &str, state: &str) -> bool {
+async fn all_see(handles: &[Handle], name: &str, state: Status) -> bool {
     for h in handles {
-        if h.name() != name && state_of(h, name).await.as_deref() != Some(state) {
+        if h.name() != name && state_of(h, name).await != Some(state) {
             return false;
         }
     }
@@ -56,7 +58,7 @@ async fn three_agents_converge_share_meta_and_events_then_leave() {
     eventually("every agent sees 3 alive", async || {
         for h in &hs {
             let ms = h.members().await.expect("running");
-            if ms.len() != 3 || ms.iter().any(|m| m.state != "alive") {
+            if ms.len() != 3 || ms.iter().any(|m| m.state != Status::Alive) {
                 return false;
             }
         }
@@ -86,22 +88,25 @@ async fn three_agents_converge_share_meta_and_events_then_leave() {
     })
     .await
     .expect("user event arrives");
-    assert_eq!(got, ("c".into(), "deploy".into(), "v2".into()));
+    assert_eq!(got, ("c".into(), "deploy".into(), b"v2".to_vec()));
 
     let too_big = vec![b'x'; hs[2].max_event_len() + 1];
-    assert!(hs[2].broadcast(too_big).await.is_err(), "oversized broadcast refused");
+    let e = hs[2].broadcast(too_big).await.expect_err("oversized broadcast refused");
+    assert!(matches!(e, Error::Node(rumor_core::Error::PayloadTooLarge { .. })), "{e:?}");
+    let e = hs[2].send_event("a\0b", b"").await.expect_err("NUL in the name");
+    assert!(matches!(e, Error::UserEvent(_)), "{e:?}");
+    assert_eq!(e.to_string(), "event name must not contain NUL");
+    let e = hs[2].set_meta(BTreeMap::from([("k".into(), "x".repeat(600))])).await.expect_err("too long");
+    assert!(matches!(e, Error::Meta(MetaError::TooLong { len: 605, max: 512 })), "{e:?}");
 
     let acks = hs[2].leave().await.expect("leaves");
     assert!(acks >= 1, "a live member acknowledged the leave");
     hs[2].stopped().await;
-    assert!(hs[2].members().await.is_err(), "a stopped agent refuses commands");
-    eventually("a and b see c left", async || all_see(&hs[..2], "c", "left").await).await;
+    assert!(matches!(hs[2].members().await, Err(Error::Stopped)), "a stopped agent refuses commands");
+    eventually("a and b see c left", async || all_see(&hs[..2], "c", Status::Left).await).await;
 
     hs[1].shutdown().await;
-    eventually("a sees b failed after a silent stop", async || {
-        state_of(&hs[0], "b").await.as_deref() == Some("failed")
-    })
-    .await;
+    eventually("a sees b failed after a silent stop", async || state_of(&hs[0], "b").await == Some(Status::Dead)).await;
     let m = hs[0].metrics().await.expect("running");
     assert!(m.stats.probes_failed > 0 && m.stats.failures_declared >= 1, "{m:?}");
     hs[0].shutdown().await;
@@ -131,7 +136,7 @@ async fn keys_rotate_without_suspicion_and_strangers_stay_out() {
 
     eventually("a, b, c see each other alive", async || {
         for h in &hs {
-            if h.members().await.expect("running").iter().filter(|m| m.state == "alive").count() != 3 {
+            if h.members().await.expect("running").iter().filter(|m| m.state == Status::Alive).count() != 3 {
                 return false;
             }
         }
@@ -161,7 +166,8 @@ async fn keys_rotate_without_suspicion_and_strangers_stay_out() {
             );
         }
     }
-    assert!(hs[1].keys(KeyOp::Remove(k2.clone())).await.is_err(), "the primary cannot be removed");
+    let e = hs[1].keys(KeyOp::Remove(k2.clone())).await.expect_err("the primary cannot be removed");
+    assert!(matches!(e, Error::Keyring(KeyringError::RemovePrimary)), "{e:?}");
 
     // Neither a node with another key nor one with another label ever got in.
     for h in &hs {
@@ -193,7 +199,7 @@ async fn ipv6_agents_converge() {
     eventually("both see two alive over IPv6", async || {
         for h in &hs {
             let ms = h.members().await.expect("running");
-            if ms.iter().filter(|m| m.state == "alive" && m.addr.is_ipv6()).count() != 2 {
+            if ms.iter().filter(|m| m.state == Status::Alive && m.addr.is_ipv6()).count() != 2 {
                 return false;
             }
         }
@@ -204,4 +210,19 @@ async fn ipv6_agents_converge() {
         agent.handle().shutdown().await;
         agent.wait().await;
     }
+}
+
+#[tokio::test]
+async fn start_errors_are_typed() {
+    let e = Agent::start(config("", &[])).await.err().expect("empty name refused");
+    assert!(matches!(&e, Error::Config(c) if c.field == "name"), "{e:?}");
+    let a = start("a", &[]).await;
+    let taken = a.handle().local_addr();
+    let mut c = config("b", &[]);
+    c.bind = taken;
+    let e = Agent::start(c).await.err().expect("address in use");
+    assert!(matches!(e, Error::Bind(addr, _) if addr == taken), "{e:?}");
+    assert!(e.to_string().starts_with(&format!("cannot bind UDP {taken}: ")), "{e}");
+    a.handle().shutdown().await;
+    a.wait().await;
 }

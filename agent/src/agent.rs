@@ -8,21 +8,20 @@
 //! embedding program) can use the node concurrently.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rumor_core::{Event, Identity, Instant, Key, Member, Node, Stats, Status};
-use serde::Serialize;
+use rumor_core::{Event, Identity, Instant, Key, Member, MemberCounts, Node, Stats, Status, meta, user_event};
+use serde::{Serialize, Serializer};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::config::AgentConfig;
-use crate::{keys, meta};
+use crate::config::{AgentConfig, advertise_for_wildcard};
+use crate::{Error, keys};
 
 /// Events buffered per subscriber before a slow one starts missing some.
 const EVENT_BUFFER: usize = 256;
@@ -58,60 +57,6 @@ fn with_buffers<R>(recv_len: usize, send_len: usize, f: impl FnOnce(&mut [u8], &
     })
 }
 
-/// Why the agent could not start.
-#[derive(Debug)]
-pub enum StartError {
-    /// The node refused the configuration.
-    Node(rumor_core::Error),
-    /// The UDP socket could not be bound.
-    Bind(SocketAddr, std::io::Error),
-    /// The HTTP listener could not be bound.
-    Http(SocketAddr, std::io::Error),
-    /// Bound to a wildcard address and no outbound address to advertise was found.
-    Advertise(SocketAddr),
-    /// No randomness from the operating system.
-    Random(String),
-}
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StartError::Node(e) => write!(f, "{e}"),
-            StartError::Bind(a, e) => write!(f, "cannot bind UDP {a}: {e}"),
-            StartError::Http(a, e) => write!(f, "cannot bind HTTP {a}: {e}"),
-            StartError::Advertise(a) => {
-                write!(
-                    f,
-                    "invalid config field `advertise`: bound to {a} and no address to advertise found; set --advertise"
-                )
-            }
-            StartError::Random(e) => f.write_str(e),
-        }
-    }
-}
-
-impl std::error::Error for StartError {}
-
-/// Why a command failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AgentError {
-    /// The agent has stopped (it left or was shut down).
-    Stopped,
-    /// The node refused the command.
-    Refused(String),
-}
-
-impl fmt::Display for AgentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AgentError::Stopped => f.write_str("the agent has stopped"),
-            AgentError::Refused(e) => f.write_str(e),
-        }
-    }
-}
-
-impl std::error::Error for AgentError {}
-
 /// One member as the agent reports it (HTTP, events, the library API).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemberInfo {
@@ -119,8 +64,10 @@ pub struct MemberInfo {
     pub name: String,
     /// Gossip address.
     pub addr: SocketAddr,
-    /// `alive`, `suspect`, `failed` or `left`.
-    pub state: &'static str,
+    /// Liveness in this node's view; serialized as its name (`alive`, `suspect`, `failed` or
+    /// `left`).
+    #[serde(serialize_with = "status_name")]
+    pub state: Status,
     /// Incarnation number.
     pub incarnation: u32,
     /// Metadata (empty if the node set bytes that are not a Rumor string map).
@@ -132,24 +79,24 @@ impl MemberInfo {
         MemberInfo {
             name: m.name.clone(),
             addr: m.addr,
-            state: state_name(m.status),
+            state: m.status,
             incarnation: m.incarnation,
             meta: meta::decode(&m.meta).unwrap_or_default(),
         }
     }
 }
 
-/// The name used for a status in JSON and metrics.
-pub fn state_name(status: Status) -> &'static str {
-    match status {
-        Status::Alive => "alive",
-        Status::Suspect => "suspect",
-        Status::Dead => "failed",
-        Status::Left => "left",
-    }
+fn status_name<S: Serializer>(status: &Status, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(status.as_str())
 }
 
-/// What happened, as subscribers of [`Handle::subscribe`] and `GET /v1/events` see it.
+/// Bytes as text, invalid UTF-8 replaced (the HTTP API's payloads are strings).
+fn lossy_text<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(bytes))
+}
+
+/// What happened, as subscribers of [`Handle::subscribe`] and `GET /v1/events` see it. In JSON,
+/// `type` is the core's [`Event::kind`] (`member-joined`, …, `user-event`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum AgentEvent {
@@ -183,14 +130,16 @@ pub enum AgentEvent {
         /// The member.
         member: MemberInfo,
     },
-    /// A user event (`rumor event NAME PAYLOAD`, [`Handle::send_event`]) arrived.
+    /// A user event (`rumor event NAME PAYLOAD`, [`Handle::send_event`]) or raw broadcast
+    /// ([`Handle::broadcast`], an empty name) arrived.
     UserEvent {
         /// Node that sent it.
         origin: String,
         /// Event name.
         name: String,
-        /// Payload (lossy UTF-8).
-        payload: String,
+        /// Payload bytes (in JSON, text with invalid UTF-8 replaced).
+        #[serde(serialize_with = "lossy_text")]
+        payload: Vec<u8>,
     },
     /// Two nodes claim one name.
     NameConflict {
@@ -220,8 +169,8 @@ impl AgentEvent {
             Event::MemberFailed(m) => AgentEvent::MemberFailed { member: MemberInfo::from_member(&m) },
             Event::MemberLeft(m) => AgentEvent::MemberLeft { member: MemberInfo::from_member(&m) },
             Event::UserBroadcast { origin, payload } => {
-                let (name, payload) = split_user_event(&payload);
-                AgentEvent::UserEvent { origin, name, payload }
+                let event = user_event::decode(&payload);
+                AgentEvent::UserEvent { origin, name: event.name.into_owned(), payload: event.payload.to_vec() }
             }
             Event::NameConflict { name, known, claimed } => AgentEvent::NameConflict { name, known, claimed },
             Event::Joined => AgentEvent::Joined,
@@ -230,35 +179,13 @@ impl AgentEvent {
     }
 }
 
-/// A user event travels as one broadcast: its name, a NUL byte, its payload.
-fn user_event_bytes(name: &str, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(name.len() + 1 + payload.len());
-    bytes.extend_from_slice(name.as_bytes());
-    bytes.push(0);
-    bytes.extend_from_slice(payload);
-    bytes
-}
-
-fn split_user_event(bytes: &[u8]) -> (String, String) {
-    match bytes.iter().position(|b| *b == 0) {
-        Some(i) => {
-            let (name, rest) = bytes.split_at(i);
-            (
-                String::from_utf8_lossy(name).into_owned(),
-                String::from_utf8_lossy(rest.get(1..).unwrap_or(&[])).into_owned(),
-            )
-        }
-        None => (String::new(), String::from_utf8_lossy(bytes).into_owned()),
-    }
-}
-
-/// Counters and gauges for `/metrics`.
+/// Counters and gauges (`/metrics` renders them).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NodeMetrics {
     /// The core's counters.
     pub stats: Stats,
-    /// Members by state, this node included: alive, suspect, failed, left.
-    pub members: [u64; 4],
+    /// Members by status, this node included.
+    pub members: MemberCounts,
     /// Lifeguard local health score (0 is healthy).
     pub health_score: u32,
     /// Updates waiting in the gossip queue.
@@ -279,14 +206,14 @@ pub enum KeyOp {
 }
 
 /// Where a command's result goes.
-type Reply<T> = oneshot::Sender<Result<T, AgentError>>;
+type Reply<T> = oneshot::Sender<Result<T, Error>>;
 
 /// Small (16 bytes): the channel allocates room for 32 of them per agent up front, so the
 /// rare large arguments are boxed.
 enum Command {
     Members(oneshot::Sender<Vec<MemberInfo>>),
     Metrics(oneshot::Sender<NodeMetrics>),
-    SetMeta(Box<(BTreeMap<String, String>, Reply<()>)>),
+    SetMeta(Box<(Vec<u8>, Reply<()>)>),
     Broadcast(Box<(Vec<u8>, Reply<()>)>),
     Keys(Box<(KeyOp, Reply<Vec<String>>)>),
     // A boxed slice would be 16 bytes; the box of a vector is 8.
@@ -302,6 +229,7 @@ struct Shared {
     local_addr: SocketAddr,
     ready: AtomicBool,
     max_broadcast: usize,
+    max_meta: usize,
     /// Created by the first subscriber: its buffer is most of an idle agent's memory, and
     /// events nobody listens to need no buffer.
     events: OnceLock<broadcast::Sender<AgentEvent>>,
@@ -348,12 +276,12 @@ impl Handle {
     }
 
     /// Every known member, this node included, sorted by name.
-    pub async fn members(&self) -> Result<Vec<MemberInfo>, AgentError> {
+    pub async fn members(&self) -> Result<Vec<MemberInfo>, Error> {
         self.ask(Command::Members).await
     }
 
     /// Counters and gauges.
-    pub async fn metrics(&self) -> Result<NodeMetrics, AgentError> {
+    pub async fn metrics(&self) -> Result<NodeMetrics, Error> {
         self.ask(Command::Metrics).await
     }
 
@@ -363,23 +291,24 @@ impl Handle {
         self.shared.events.get_or_init(|| broadcast::channel(EVENT_BUFFER).0).subscribe()
     }
 
-    /// Replaces this node's metadata; the change is gossiped.
-    pub async fn set_meta(&self, meta: BTreeMap<String, String>) -> Result<(), AgentError> {
-        self.ask(|tx| Command::SetMeta(Box::new((meta, tx)))).await?
+    /// Replaces this node's metadata; the change is gossiped. [`Error::Meta`] if it does not fit
+    /// `Config::max_meta_len` once encoded.
+    pub async fn set_meta(&self, meta: BTreeMap<String, String>) -> Result<(), Error> {
+        let bytes = meta::encode(&meta, self.shared.max_meta)?;
+        self.ask(|tx| Command::SetMeta(Box::new((bytes, tx)))).await?
     }
 
     /// Sends raw bytes to every member ([`AgentEvent::UserEvent`] with an empty name unless the
-    /// bytes follow the user-event layout).
-    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), AgentError> {
+    /// bytes follow the user-event layout). [`Error::Node`] if larger than
+    /// [`max_event_len`](Handle::max_event_len).
+    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), Error> {
         self.ask(|tx| Command::Broadcast(Box::new((payload, tx)))).await?
     }
 
-    /// Sends a named user event to every member.
-    pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<(), AgentError> {
-        if name.as_bytes().contains(&0) {
-            return Err(AgentError::Refused("event name must not contain NUL".into()));
-        }
-        self.broadcast(user_event_bytes(name, payload)).await
+    /// Sends a named user event to every member ([`rumor_core::user_event`]).
+    /// [`Error::UserEvent`] if the name holds a NUL byte.
+    pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<(), Error> {
+        self.broadcast(user_event::encode(name, payload)?).await
     }
 
     /// Largest `name + 1 + payload` a user event may have.
@@ -389,19 +318,19 @@ impl Handle {
 
     /// Changes (or lists) the keyring; returns the keys, primary first. The keyring file, if
     /// the agent has one, is rewritten.
-    pub async fn keys(&self, op: KeyOp) -> Result<Vec<String>, AgentError> {
+    pub async fn keys(&self, op: KeyOp) -> Result<Vec<String>, Error> {
         self.ask(|tx| Command::Keys(Box::new((op, tx)))).await?
     }
 
     /// Asks the node to join these addresses (found by mDNS or another discovery) unless they
     /// are already members.
-    pub async fn discovered(&self, addrs: Vec<SocketAddr>) -> Result<(), AgentError> {
-        self.commands.send(Command::Discovered(Box::new(addrs))).await.map_err(|_| AgentError::Stopped)
+    pub async fn discovered(&self, addrs: Vec<SocketAddr>) -> Result<(), Error> {
+        self.commands.send(Command::Discovered(Box::new(addrs))).await.map_err(|_| Error::Stopped)
     }
 
     /// Leaves the cluster gracefully and stops the agent. Returns how many members
     /// acknowledged the leave.
-    pub async fn leave(&self) -> Result<u32, AgentError> {
+    pub async fn leave(&self) -> Result<u32, Error> {
         self.ask(Command::Leave).await
     }
 
@@ -411,10 +340,10 @@ impl Handle {
         self.stopped().await;
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, AgentError> {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(make(tx)).await.map_err(|_| AgentError::Stopped)?;
-        rx.await.map_err(|_| AgentError::Stopped)
+        self.commands.send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
     }
 }
 
@@ -422,40 +351,34 @@ impl Handle {
 pub struct Agent {
     handle: Handle,
     driver: JoinHandle<()>,
-    http: Option<(SocketAddr, JoinHandle<()>)>,
-    mdns: Option<crate::mdns::Discovery>,
 }
 
 impl Agent {
-    /// Binds the socket (and the HTTP listener if configured), starts the node and joins the
-    /// configured seeds. Must be called inside a tokio runtime.
-    pub async fn start(config: AgentConfig) -> Result<Agent, StartError> {
-        let socket = UdpSocket::bind(config.bind).await.map_err(|e| StartError::Bind(config.bind, e))?;
-        let local_addr = socket.local_addr().map_err(|e| StartError::Bind(config.bind, e))?;
+    /// Checks the configuration, binds the socket, starts the node and joins the configured
+    /// seeds (retried until one answers). Must be called inside a tokio runtime.
+    pub async fn start(config: AgentConfig) -> Result<Agent, Error> {
+        config.check()?;
+        let meta = meta::encode(&config.meta, config.protocol.max_meta_len)?;
+        let socket = UdpSocket::bind(config.bind).await.map_err(|e| Error::Bind(config.bind, e))?;
+        let local_addr = socket.local_addr().map_err(|e| Error::Bind(config.bind, e))?;
         let addr = match config.advertise {
             Some(a) => a,
             None if local_addr.ip().is_unspecified() => {
-                crate::config::advertise_for_wildcard(local_addr).ok_or(StartError::Advertise(local_addr))?
+                advertise_for_wildcard(local_addr).ok_or(Error::Advertise(local_addr))?
             }
             None => local_addr,
         };
-        let http_listener = match config.http {
-            Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| StartError::Http(a, e))?),
-            None => None,
-        };
 
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| StartError::Random(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut seed).map_err(|e| Error::Random(e.to_string()))?;
         let clock = tokio::time::Instant::now();
-        let identity = Identity { name: config.name.clone(), addr, meta: meta::encode(&config.meta) };
+        let identity = Identity { name: config.name.clone(), addr, meta };
         // One byte more than accepted, so that an oversized datagram is seen (and counted) as such.
         let recv_len = (config.protocol.max_inbound_packet + 1).min(MAX_DATAGRAM);
-        let mut node = Node::new(config.protocol.clone(), identity, seed, now(clock)).map_err(StartError::Node)?;
-        let mdns_enabled = config.mdns;
-        let label = config.protocol.label.clone();
+        let mut node = Node::new(config.protocol.clone(), identity, seed, now(clock))?;
         let has_seeds = !config.join.is_empty();
         if !has_seeds {
-            node.join(&[], now(clock)).map_err(StartError::Node)?;
+            node.join(&[], now(clock))?;
         }
 
         let (commands, rx) = mpsc::channel(256);
@@ -466,6 +389,7 @@ impl Agent {
             local_addr,
             ready: AtomicBool::new(!has_seeds),
             max_broadcast: node.max_broadcast_len(),
+            max_meta: config.protocol.max_meta_len,
             events: OnceLock::new(),
         });
         let handle = Handle { commands, shared: shared.clone(), stopped };
@@ -488,28 +412,7 @@ impl Agent {
         // The driver future itself, not an `async` block around it: the block would hold the
         // driver twice (once captured, once in `run`'s state), doubling each agent's task.
         let driver = tokio::spawn(driver.run());
-
-        let http = match http_listener {
-            Some(listener) => {
-                let bound = listener.local_addr().map_err(|e| StartError::Http(config.bind, e))?;
-                let task = tokio::spawn(crate::http::serve(listener, handle.clone()));
-                tracing::info!(addr = %bound, "HTTP listening");
-                Some((bound, task))
-            }
-            None => None,
-        };
-        let mdns = if mdns_enabled {
-            match crate::mdns::Discovery::start(handle.clone(), &label) {
-                Ok(d) => Some(d),
-                Err(e) => {
-                    tracing::warn!("mDNS disabled: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        Ok(Agent { handle, driver, http, mdns })
+        Ok(Agent { handle, driver })
     }
 
     /// A handle to the agent.
@@ -517,23 +420,9 @@ impl Agent {
         self.handle.clone()
     }
 
-    /// The HTTP address actually bound (useful with port 0).
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().map(|(a, _)| *a)
-    }
-
-    /// Waits until the agent stops (after [`Handle::leave`] or [`Handle::shutdown`]), then
-    /// stops its HTTP server and mDNS announcements.
+    /// Waits until the agent stops (after [`Handle::leave`] or [`Handle::shutdown`]).
     pub async fn wait(self) {
         let _ = self.driver.await;
-        if let Some(m) = self.mdns {
-            m.stop();
-        }
-        if let Some((_, task)) = self.http {
-            // The server stops by itself once the agent has stopped; give it a moment to
-            // finish responses in flight.
-            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-        }
     }
 }
 
@@ -711,24 +600,20 @@ impl Driver {
                 let _ = tx.send(members);
             }
             Command::Metrics(tx) => {
-                let c = self.node.member_counts();
-                let members = [c.alive, c.suspect, c.failed, c.left].map(u64::from);
                 let _ = tx.send(NodeMetrics {
                     stats: *self.node.stats(),
-                    members,
+                    members: self.node.member_counts(),
                     health_score: self.node.health_score(),
                     gossip_queue: self.node.gossip_queue_len(),
                 });
             }
             Command::SetMeta(args) => {
-                let (m, tx) = *args;
-                let r = self.node.set_meta(&meta::encode(&m), t).map_err(|e| AgentError::Refused(e.to_string()));
-                let _ = tx.send(r);
+                let (bytes, tx) = *args;
+                let _ = tx.send(self.node.set_meta(&bytes, t).map_err(Error::Node));
             }
             Command::Broadcast(args) => {
                 let (bytes, tx) = *args;
-                let r = self.node.broadcast(&bytes, t).map_err(|e| AgentError::Refused(e.to_string()));
-                let _ = tx.send(r);
+                let _ = tx.send(self.node.broadcast(&bytes, t).map_err(Error::Node));
             }
             Command::Keys(args) => {
                 let (op, tx) = *args;
@@ -756,8 +641,7 @@ impl Driver {
         }
     }
 
-    fn keys(&mut self, op: KeyOp) -> Result<Vec<String>, AgentError> {
-        let refused = |e: rumor_core::KeyringError| AgentError::Refused(e.to_string());
+    fn keys(&mut self, op: KeyOp) -> Result<Vec<String>, Error> {
         let changed = match op {
             KeyOp::List => false,
             KeyOp::Install(k) => {
@@ -765,11 +649,11 @@ impl Driver {
                 true
             }
             KeyOp::Use(k) => {
-                self.node.use_key(&k).map_err(refused)?;
+                self.node.use_key(&k)?;
                 true
             }
             KeyOp::Remove(k) => {
-                self.node.remove_key(&k).map_err(refused)?;
+                self.node.remove_key(&k)?;
                 true
             }
         };
@@ -777,9 +661,7 @@ impl Driver {
         if changed {
             tracing::info!(keys = ring.keys().count(), primary = ?ring.primary_id(), "keyring changed");
             if let Some(path) = &self.keyring_file {
-                keys::save_keyring(path, ring).map_err(|e| {
-                    AgentError::Refused(format!("keyring changed but {} not saved: {e}", path.display()))
-                })?;
+                keys::save_keyring(path, ring).map_err(|e| Error::KeyringFile(path.clone(), e))?;
             }
         }
         Ok(keys::list(ring))
@@ -812,12 +694,54 @@ mod tests {
         assert_eq!(std::mem::size_of::<Command>(), 16);
     }
 
+    /// The JSON `type` of every agent event is the core's name for the event it came from.
     #[test]
-    fn user_event_layout() {
-        let b = user_event_bytes("deploy", b"v2");
-        assert_eq!(b, b"deploy\0v2");
-        assert_eq!(split_user_event(&b), ("deploy".into(), "v2".into()));
-        assert_eq!(split_user_event(b"raw"), (String::new(), "raw".into()));
-        assert_eq!(split_user_event(b"n\0"), ("n".into(), String::new()));
+    fn event_types_are_the_core_kinds() {
+        let member = Member {
+            name: "b".into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 2)),
+            status: Status::Dead,
+            incarnation: 1,
+            meta: meta::encode(&BTreeMap::from([("role".into(), "db".into())]), 512).unwrap_or_default(),
+        };
+        let addr = member.addr;
+        let events = [
+            Event::MemberJoined(member.clone()),
+            Event::MemberUpdated(member.clone()),
+            Event::MemberSuspect(member.clone()),
+            Event::MemberAlive(member.clone()),
+            Event::MemberFailed(member.clone()),
+            Event::MemberLeft(member),
+            Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() },
+            Event::NameConflict { name: "b".into(), known: addr, claimed: addr },
+            Event::Joined,
+            Event::LeaveComplete { acknowledged: 2 },
+        ];
+        for event in events {
+            let kind = event.kind();
+            let json = serde_json::to_value(AgentEvent::from_core(event)).expect("serializes");
+            assert_eq!(json["type"], kind, "{json}");
+        }
+        let failed = AgentEvent::from_core(Event::MemberFailed(Member {
+            name: "b".into(),
+            addr,
+            status: Status::Dead,
+            incarnation: 1,
+            meta: b"\x01\x04role\x02db".to_vec(),
+        }));
+        assert_eq!(
+            serde_json::to_string(&failed).expect("serializes"),
+            r#"{"type":"member-failed","member":{"name":"b","addr":"127.0.0.1:2","state":"failed","incarnation":1,"meta":{"role":"db"}}}"#
+        );
+        let user =
+            AgentEvent::from_core(Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() });
+        assert_eq!(
+            user,
+            AgentEvent::UserEvent { origin: "a".into(), name: "deploy".into(), payload: b"v\xff".to_vec() }
+        );
+        assert_eq!(
+            serde_json::to_string(&user).expect("serializes"),
+            "{\"type\":\"user-event\",\"origin\":\"a\",\"name\":\"deploy\",\"payload\":\"v\u{fffd}\"}"
+        );
     }
 }

@@ -1,0 +1,164 @@
+//! Keys as people handle them: base64 text, keyring files (a JSON array of keys, the primary
+//! first), and generation from the operating system's CSPRNG.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rumor_core::{KEY_LEN, Key, Keyring};
+
+use crate::Error;
+
+/// Text that is not a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not base64 (the decoder's explanation).
+    NotBase64(String),
+    /// Base64 of this many bytes, not [`KEY_LEN`].
+    WrongLength(usize),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotBase64(e) => write!(f, "is not base64: {e}"),
+            KeyError::WrongLength(n) => write!(f, "is {n} bytes, a key is {KEY_LEN}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Why a keyring file could not be loaded. Its `Display` completes a sentence about the file
+/// ("`keyring.json` cannot be read: …").
+#[derive(Debug)]
+pub enum KeyringFileError {
+    /// The file cannot be read.
+    Read(std::io::Error),
+    /// The file is not a JSON array of strings (the parser's explanation).
+    NotKeys(String),
+    /// A key in the array is not a key.
+    Key {
+        /// Its position in the array (0 is the primary).
+        index: usize,
+        /// What is wrong with it.
+        error: KeyError,
+    },
+}
+
+impl fmt::Display for KeyringFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyringFileError::Read(e) => write!(f, "cannot be read: {e}"),
+            KeyringFileError::NotKeys(e) => write!(f, "is not a JSON array of base64 keys: {e}"),
+            KeyringFileError::Key { index, error } => write!(f, "key {index} {error}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyringFileError {}
+
+/// A new random key.
+pub fn generate() -> Result<Key, Error> {
+    let mut bytes = [0u8; KEY_LEN];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+    Ok(Key::from_bytes(bytes))
+}
+
+/// The key as base64 text.
+pub fn encode(key: &Key) -> String {
+    STANDARD.encode(key.as_bytes())
+}
+
+/// Parses base64 text (surrounding white space ignored) into a key.
+pub fn decode(text: &str) -> Result<Key, KeyError> {
+    let bytes = STANDARD.decode(text.trim()).map_err(|e| KeyError::NotBase64(e.to_string()))?;
+    let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|b: Vec<u8>| KeyError::WrongLength(b.len()))?;
+    Ok(Key::from_bytes(bytes))
+}
+
+/// The keyring's keys as base64, the primary first.
+pub fn list(keyring: &Keyring) -> Vec<String> {
+    let primary = keyring.primary_id();
+    let mut keys: Vec<&Key> = keyring.keys().collect();
+    keys.sort_by_key(|k| Some(k.id()) != primary);
+    keys.into_iter().map(encode).collect()
+}
+
+/// Reads a keyring file: a JSON array of base64 keys, the first one primary. An empty array
+/// means no encryption.
+pub fn load_keyring(path: &Path) -> Result<Keyring, KeyringFileError> {
+    let text = std::fs::read_to_string(path).map_err(KeyringFileError::Read)?;
+    let texts: Vec<String> = serde_json::from_str(&text).map_err(|e| KeyringFileError::NotKeys(e.to_string()))?;
+    let mut keyring = Keyring::new();
+    for (index, t) in texts.iter().enumerate() {
+        let key = decode(t).map_err(|error| KeyringFileError::Key { index, error })?;
+        keyring.install(key.clone());
+        if index == 0 {
+            // Just installed: cannot be unknown.
+            let _ = keyring.use_key(&key);
+        }
+    }
+    Ok(keyring)
+}
+
+/// Writes the keyring to `path` atomically (a temporary file renamed over it), readable only by
+/// its owner.
+pub fn save_keyring(path: &Path, keyring: &Keyring) -> std::io::Result<()> {
+    let json = serde_json::to_string_pretty(&list(keyring)).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write as _;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(json.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    std::fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip_and_errors() {
+        let k = generate().expect("rng");
+        assert_eq!(decode(&encode(&k)).expect("decode"), k);
+        assert!(matches!(decode("not base64!"), Err(KeyError::NotBase64(_))));
+        assert!(decode("not base64!").expect_err("bad").to_string().starts_with("is not base64"));
+        assert_eq!(decode("AAAA"), Err(KeyError::WrongLength(3)));
+        assert_eq!(KeyError::WrongLength(3).to_string(), "is 3 bytes, a key is 32");
+    }
+
+    #[test]
+    fn keyring_file_round_trip_keeps_primary_first() {
+        let dir = std::env::temp_dir().join(format!("rumor-keys-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("keyring.json");
+        let (a, b) = (generate().expect("rng"), generate().expect("rng"));
+        let mut ring = Keyring::with_primary(a.clone());
+        ring.install(b.clone());
+        ring.use_key(&b).expect("known");
+        save_keyring(&path, &ring).expect("save");
+        let back = load_keyring(&path).expect("load");
+        assert_eq!(list(&back), vec![encode(&b), encode(&a)]);
+        assert_eq!(back.primary_id(), Some(b.id()));
+        std::fs::write(&path, "[\"AAAA\"]").expect("write");
+        let e = load_keyring(&path).expect_err("bad key");
+        assert!(matches!(e, KeyringFileError::Key { index: 0, error: KeyError::WrongLength(3) }), "{e}");
+        assert_eq!(e.to_string(), "key 0 is 3 bytes, a key is 32");
+        std::fs::write(&path, "{}").expect("write");
+        assert!(matches!(load_keyring(&path), Err(KeyringFileError::NotKeys(_))));
+        assert!(matches!(load_keyring(&dir.join("missing")), Err(KeyringFileError::Read(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
