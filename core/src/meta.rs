@@ -57,31 +57,20 @@ pub fn encode(meta: &BTreeMap<String, String>, max_len: usize) -> Result<Vec<u8>
     if len > max_len {
         return Err(MetaError::TooLong { len, max: max_len });
     }
-    let mut out = Vec::with_capacity(len);
     if meta.is_empty() {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    put_varint(&mut out, meta.len());
-    for (key, value) in meta {
-        for s in [key, value] {
-            put_varint(&mut out, s.len());
-            out.extend_from_slice(s.as_bytes());
-        }
-    }
-    Ok(out)
+    // A string map always serializes (strings and lengths only).
+    postcard::to_allocvec(meta).map_err(|_| MetaError::Malformed)
 }
 
-/// The length of `meta`'s encoding (0 for the empty map).
+/// The length of `meta`'s encoding (0 for the empty map), counted by postcard's size flavor
+/// without allocating.
 pub fn encoded_len(meta: &BTreeMap<String, String>) -> usize {
     if meta.is_empty() {
         return 0;
     }
-    meta.iter().fold(varint_len(meta.len()), |n, (k, v)| {
-        n.saturating_add(varint_len(k.len()))
-            .saturating_add(k.len())
-            .saturating_add(varint_len(v.len()))
-            .saturating_add(v.len())
-    })
+    postcard::serialize_with_flavor(meta, postcard::ser_flavors::Size::default()).unwrap_or(usize::MAX)
 }
 
 /// Decodes metadata written by [`encode`]. Empty bytes are the empty map; so is the explicit
@@ -94,21 +83,6 @@ pub fn decode(bytes: &[u8]) -> Result<BTreeMap<String, String>, MetaError> {
         Ok((map, [])) => Ok(map),
         _ => Err(MetaError::Malformed),
     }
-}
-
-/// Appends `n` as an unsigned LEB128 varint, as postcard writes lengths.
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        // The low seven bits, with the continuation bit.
-        out.push((n & 0x7f) as u8 | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn varint_len(n: usize) -> usize {
-    let bits = usize::BITS - (n | 1).leading_zeros();
-    bits.div_ceil(7) as usize
 }
 
 #[cfg(test)]
