@@ -12,3 +12,12 @@ pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse")))]
     let _ = value;
 }
+
+/// Prefetches the line of each named field of `$s`: how a structure names the lines of its
+/// own that a caller asks it to load.
+macro_rules! prefetch_fields {
+    ($s:expr, $($field:ident),+ $(,)?) => {
+        $( $crate::hint::prefetch(&$s.$field); )+
+    };
+}
+pub(crate) use prefetch_fields;

@@ -79,6 +79,11 @@ fn entry_bytes(arena: &[u8], e: Entry) -> &[u8] {
 }
 
 impl BroadcastQueue {
+    #[cfg(feature = "prefetch")]
+    pub(crate) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, len, buckets, arena, by_member, by_self, next_id, user_entries, packed);
+    }
+
     pub(crate) fn new() -> Self {
         BroadcastQueue {
             len: 0,

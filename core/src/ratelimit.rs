@@ -132,6 +132,12 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
+    #[cfg(feature = "prefetch")]
+    /// Prefetches the limiter's own fields (not its slots).
+    pub(crate) fn prefetch_header(&self) {
+        crate::hint::prefetch_fields!(self, limits, global, slot_cap, epoch_ms, hasher, slots);
+    }
+
     pub(crate) fn new(limits: RateLimit, now: Instant, hash_seed: u64) -> Self {
         let slot_cap = u64::from(limits.per_peer_burst) * (COST / 2);
         RateLimiter {

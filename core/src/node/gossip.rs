@@ -28,6 +28,12 @@ pub(super) struct Gossip {
 }
 
 impl Gossip {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, next_round, interval);
+        self.queue.prefetch();
+    }
+
     pub(super) fn new(first_round: Instant, interval: Duration) -> Self {
         Gossip { queue: BroadcastQueue::new(), next_round: first_round, interval }
     }

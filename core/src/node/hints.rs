@@ -15,8 +15,6 @@ use core::net::IpAddr;
 #[cfg(feature = "prefetch")]
 use super::Node;
 use super::membership::Membership;
-#[cfg(feature = "prefetch")]
-use crate::hint::prefetch;
 use crate::table::MemberTable;
 use crate::wire::Message;
 
@@ -142,23 +140,20 @@ impl Node {
     #[doc(hidden)]
     #[inline]
     pub fn prefetch(&self) {
-        prefetch(&self.probe);
-        prefetch(&self.gossip);
-        prefetch(&self.stats);
-        prefetch(&self.inbound);
-        prefetch(&self.outbound);
-        prefetch(&self.events);
-        prefetch(&self.lifecycle);
-        prefetch(&self.members);
-        prefetch(&self.local);
-        prefetch(&self.suspicions);
-        prefetch(&self.sync);
-        prefetch(&self.hints);
+        // Each sub-state names the lines of its own that handling an input reads.
+        self.probe.prefetch();
+        self.gossip.prefetch();
+        self.inbound.prefetch();
+        self.outbound.prefetch();
+        self.lifecycle.prefetch();
+        self.members.prefetch();
+        self.suspicions.prefetch();
+        self.sync.prefetch();
+        crate::hint::prefetch_fields!(self, stats, events, local, hints, awareness, next_seq);
+        crate::hint::prefetch_fields!(self.stats, packets_in, packets_out, probes_sent);
+        crate::hint::prefetch_fields!(self.local, name, addr, incarnation);
         // What the packet path reads of the configuration.
-        prefetch(&self.config.label);
-        prefetch(&self.config.keyring);
-        prefetch(&self.config.probe_timeout);
-        prefetch(&self.config.lifeguard);
+        crate::hint::prefetch_fields!(self.config, label, keyring, probe_timeout, lifeguard, mtu, max_inbound_packet);
     }
 
     /// The step after [`Node::prefetch`], once the node's own state is in cache: starts

@@ -38,6 +38,11 @@ pub(super) struct Lifecycle {
 }
 
 impl Lifecycle {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, seeds, joined, join_retry, leave, next_reap);
+    }
+
     pub(super) fn new(config: &Config, now: Instant) -> Self {
         Lifecycle {
             seeds: Vec::new(),

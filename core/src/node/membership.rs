@@ -46,6 +46,12 @@ pub(super) struct Membership {
 }
 
 impl Membership {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, live, retransmit_scale, order, cursor, last_death, len_at_trim);
+        self.table.prefetch_header();
+    }
+
     pub(super) fn new(hasher: foldhash::fast::FixedState) -> Self {
         Membership {
             table: MemberTable::with_hasher(hasher.clone()),

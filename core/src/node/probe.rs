@@ -48,6 +48,11 @@ pub(super) struct Prober {
 }
 
 impl Prober {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, next, current, relays);
+    }
+
     pub(super) fn new(first: Instant) -> Self {
         Prober { next: first, current: None, relays: VecDeque::new() }
     }

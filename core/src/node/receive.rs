@@ -34,6 +34,12 @@ pub(super) struct Inbound {
 }
 
 impl Inbound {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, limiter, replay, scratch, messages);
+        self.limiter.prefetch_header();
+    }
+
     pub(super) fn new(config: &Config, now: Instant, hash_seed: u64) -> Self {
         Inbound {
             limiter: RateLimiter::new(config.rate_limit, now, hash_seed ^ 1),

@@ -55,6 +55,11 @@ pub(super) struct Suspicions {
 }
 
 impl Suspicions {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, running, timers);
+    }
+
     pub(super) fn new(hasher: foldhash::fast::FixedState) -> Self {
         Suspicions { running: FastMap::with_hasher(hasher), timers: BinaryHeap::new() }
     }

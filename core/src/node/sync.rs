@@ -33,6 +33,11 @@ pub(super) struct AntiEntropy {
 }
 
 impl AntiEntropy {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, next_push_pull, next_reconnect, replies, digest);
+    }
+
     pub(super) fn new(config: &Config, now: Instant, next_push_pull: Instant, next_reconnect: Instant) -> Self {
         AntiEntropy {
             next_push_pull,

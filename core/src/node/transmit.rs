@@ -133,6 +133,12 @@ pub(super) struct Outbound {
 }
 
 impl Outbound {
+    #[cfg(feature = "prefetch")]
+    pub(super) fn prefetch(&self) {
+        crate::hint::prefetch_fields!(self, answer, nonces);
+        crate::hint::prefetch_fields!(self.outbox, head, rest);
+    }
+
     pub(super) fn new(nonce: [u8; NONCE_LEN]) -> Self {
         Outbound { outbox: Outbox::default(), answer: Vec::new(), nonces: NonceSeq::new(nonce) }
     }

@@ -237,6 +237,12 @@ fn hash(hasher: &Hasher, name: &[u8]) -> u64 {
 }
 
 impl MemberTable {
+    #[cfg(feature = "prefetch")]
+    /// Prefetches the table's own fields (not the records they point to).
+    pub(crate) fn prefetch_header(&self) {
+        crate::hint::prefetch_fields!(self, records, blob, garbage, index, hasher, generation);
+    }
+
     pub(crate) fn with_hasher(hasher: Hasher) -> Self {
         MemberTable {
             records: Vec::new(),
