@@ -8,6 +8,11 @@
 //! read beyond it ([`Node::prefetch_input`]): the rate-limiter slots of a datagram's source,
 //! or, for a timer, the member the next probe names. And the member lookups of one packet
 //! are batched so that their cache misses overlap.
+//!
+//! This module decides what to load and when. Which cache lines that is, each structure says
+//! for itself, because only it sees its fields: the hot sub-states of the node, the member
+//! table, the probe order, the gossip queue and the rate limiter each have a `prefetch`
+//! method under the same feature, a list of their fields (`crate::hint::prefetch_fields!`).
 
 #[cfg(feature = "prefetch")]
 use core::net::IpAddr;
