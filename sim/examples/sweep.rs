@@ -14,7 +14,9 @@
 //! 1. no false `Failed`: without loss, partitions or stalls, only crashed nodes are ever
 //!    declared failed;
 //! 2. every running node's view converges: the same members, statuses and incarnations
-//!    everywhere, the running nodes alive, crashed ones failed, the one that left left;
+//!    everywhere, the running nodes alive, crashed ones failed, the one that left left —
+//!    unless only its first notices could reach anyone (alone on its side of a partition
+//!    with the others there crashed), when failed is right too (`left_is_required`);
 //! 3. every user broadcast reaches every node that was running throughout, exactly once.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
@@ -96,6 +98,35 @@ fn name(i: usize) -> String {
     format!("n{i}")
 }
 
+/// Whether `Left` is the only right outcome for the leaver `l`, whose leave ran from `start`
+/// to `end`. A leave reaches the cluster only through the leaver's own packets: its first
+/// notices, sent as the leave starts (before a partition drawn for the same moment cuts
+/// anything), then notices again to other members every probe timeout while too few
+/// acknowledged, and its gossip. Once its leave is over it answers nothing. So when some
+/// member that is running and on the leaver's side of any partition could hear those later
+/// notices, the leave must be known everywhere (loss is no excuse: the notices are retried;
+/// nor is a stall: a stalled member handles what was queued for it afterwards). When none
+/// could — every other member on its side of a partition that outlasted the leave crashed or
+/// churned down — only the first notices could arrive, and if they were lost or went to
+/// members that had just crashed, nobody can learn of the leave: the members then rightly
+/// see a silent node, failed. Either way they must agree.
+fn left_is_required(
+    s: &Scenario,
+    ids: &[usize],
+    l: usize,
+    churn: &[rumor_sim::ChurnEvent],
+    start: Instant,
+    end: Instant,
+) -> bool {
+    let cut_off = |j: usize| match s.partition {
+        Some((cut, d)) if start + d >= end => (j < cut) != (l < cut),
+        _ => false,
+    };
+    let down =
+        |j: usize| s.crashes.contains(&j) || churn.iter().any(|p| p.node == j && p.stop < end && p.restart > start);
+    ids.iter().any(|&j| j != l && !down(j) && !cut_off(j))
+}
+
 /// Runs one seed; `Err` says which invariant broke.
 fn run(seed: u64, verbose: bool) -> Result<(), String> {
     let s = Scenario::draw(seed);
@@ -130,6 +161,7 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
     // The fault window ends after the last churned node is back up: a graceful stop waits for
     // the leave, so a restart planned late in the 40 s churn window can come after 60 s.
     let mut fault_end = fault_start + 60 * SEC;
+    let mut churn_plan = Vec::new();
     if let Some(churn) = s.churn {
         // Churn picks among the nodes the script leaves alone.
         let spare: Vec<usize> =
@@ -140,6 +172,7 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
         if verbose {
             println!("churn plan: {plan:?}");
         }
+        churn_plan = plan;
     }
     for &i in &s.crashes {
         c.kill(i);
@@ -164,9 +197,18 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
         c.restart(i);
     }
     c.run_until(fault_end);
+    let mut left_required = true;
     if let Some(i) = s.leaver {
         if !c.node(i).node.has_left() {
             return Err(format!("n{i} did not finish leaving within 60 s"));
+        }
+        let done = c.node(i).events.iter().find(|(_, e)| matches!(e, Event::LeaveComplete { .. })).map(|(at, _)| *at);
+        left_required = left_is_required(&s, &ids, i, &churn_plan, fault_start, done.unwrap_or(fault_end));
+        if verbose {
+            println!(
+                "n{i} left at {:?}; Left required (else Left or failed): {left_required}",
+                done.map(|t| t - fault_start)
+            );
         }
         c.kill(i);
     }
@@ -180,8 +222,12 @@ fn run(seed: u64, verbose: bool) -> Result<(), String> {
             && running.iter().all(|&v| {
                 running.iter().all(|&o| c.status(v, &name(o)) == Some(Status::Alive))
                     && gone.iter().all(|&o| {
-                        let want = if Some(o) == s.leaver { Status::Left } else { Status::Dead };
-                        c.status(v, &name(o)) == Some(want)
+                        let status = c.status(v, &name(o));
+                        match s.leaver {
+                            Some(l) if l == o && !left_required => matches!(status, Some(Status::Left | Status::Dead)),
+                            Some(l) if l == o => status == Some(Status::Left),
+                            _ => status == Some(Status::Dead),
+                        }
                     })
             })
     });

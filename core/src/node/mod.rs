@@ -462,7 +462,9 @@ impl Node {
         self.expire_relays(now);
         self.expire_suspicions(now);
         let leaving = self.lifecycle.leave.is_some();
-        if !leaving {
+        if leaving {
+            self.retry_leave(now);
+        } else {
             self.run_probe(now);
         }
         if self.gossip.round_due(now) {
@@ -518,8 +520,8 @@ impl Node {
             }
         };
         consider(self.gossip.deadline());
-        if let Some(l) = &self.lifecycle.leave {
-            consider(Some(l.deadline));
+        if self.lifecycle.leave.is_some() {
+            consider(self.lifecycle.leave_deadline());
         } else {
             consider(Some(self.probe.deadline()));
             consider(Some(self.sync.deadline()));

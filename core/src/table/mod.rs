@@ -160,6 +160,11 @@ fn payload_incarnation(rec: &Record, wide: &BTreeMap<u32, u32>, pos: u32) -> u32
 }
 
 impl<'a> MemberRef<'a> {
+    /// The member's position in the table.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos as usize
+    }
+
     pub(crate) fn name(&self) -> &'a str {
         // Stored from a `&str`, so always valid; an empty name cannot match any member.
         core::str::from_utf8(entry_name(&self.table.blob, self.rec.blob)).unwrap_or_default()
