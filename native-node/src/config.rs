@@ -58,6 +58,9 @@ pub struct AgentArgs {
     /// Announce and discover nodes with the same label on the local network (mDNS).
     #[arg(long, env = "RUMOR_MDNS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub mdns: Option<String>,
+    /// Directory served at /ui/ on the HTTP listener (the browser visualizer's files).
+    #[arg(long, env = "RUMOR_UI_DIR", value_name = "PATH")]
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// The TOML file. Unknown keys are refused (a typo should not be silently ignored).
@@ -74,6 +77,7 @@ struct FileConfig {
     preset: Option<String>,
     mdns: Option<bool>,
     meta: Option<BTreeMap<String, String>>,
+    ui_dir: Option<PathBuf>,
     protocol: Option<ProtocolFile>,
 }
 
@@ -104,12 +108,14 @@ pub struct ServeConfig {
     pub http: Option<SocketAddr>,
     /// mDNS discovery.
     pub mdns: bool,
+    /// A directory served at `/ui/` on the HTTP listener.
+    pub ui_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
     /// An agent configuration served with no HTTP and no mDNS.
     pub fn new(agent: AgentConfig) -> Self {
-        ServeConfig { agent, http: None, mdns: false }
+        ServeConfig { agent, http: None, mdns: false, ui_dir: None }
     }
 
     /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
@@ -177,13 +183,18 @@ impl ServeConfig {
             None => file.mdns.unwrap_or(false),
         };
 
+        let ui_dir = args.ui_dir.clone().or(file.ui_dir.clone());
+        if let Some(dir) = ui_dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(ConfigError::new("ui_dir", dir.display(), "is not a directory"));
+        }
+
         if let Some(p) = &file.protocol {
             apply_protocol(&mut protocol, p);
         }
 
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
-        Ok(ServeConfig { agent, http, mdns })
+        Ok(ServeConfig { agent, http, mdns, ui_dir })
     }
 }
 
