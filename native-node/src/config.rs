@@ -385,4 +385,24 @@ mod tests {
         assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.mtu", "\"big\""), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[test]
+    fn ui_dir_from_file_or_flag_must_be_a_directory() {
+        let dir = std::env::temp_dir().join(format!("rumor-config-ui-{}", std::process::id()));
+        let (ui, flag_ui) = (dir.join("ui"), dir.join("flag-ui"));
+        std::fs::create_dir_all(&ui).expect("tmp");
+        std::fs::create_dir_all(&flag_ui).expect("tmp");
+        let path = dir.join("a.toml");
+        std::fs::write(&path, format!("ui_dir = {:?}\n", ui.display().to_string())).expect("write");
+        let from_file = AgentArgs { config: Some(path.clone()), ..args() };
+        assert_eq!(ServeConfig::resolve(&from_file).expect("valid").ui_dir, Some(ui.clone()));
+        let flag = AgentArgs { ui_dir: Some(flag_ui.clone()), ..from_file };
+        assert_eq!(ServeConfig::resolve(&flag).expect("valid").ui_dir, Some(flag_ui), "flag wins over file");
+        assert_eq!(ServeConfig::resolve(&args()).expect("valid").ui_dir, None);
+
+        let file = dir.join("a.toml");
+        let e = ServeConfig::resolve(&AgentArgs { ui_dir: Some(file.clone()), ..args() }).expect_err("a file");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("ui_dir", file.display().to_string().as_str()), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

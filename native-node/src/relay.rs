@@ -215,3 +215,45 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The relay's own messages, as docs/relay.md shows them.
+    #[test]
+    fn message_shapes() {
+        let hello = Outgoing::Hello {
+            relay: RELAY_VERSION,
+            name: "web-1",
+            addr: SocketAddr::from(([127, 0, 0, 1], 7946)),
+            label: "prod",
+            version: "0.1.0",
+            stats_interval_ms: 1000,
+        };
+        assert_eq!(
+            serde_json::to_string(&hello).expect("json"),
+            r#"{"type":"hello","relay":1,"name":"web-1","addr":"127.0.0.1:7946","label":"prod","version":"0.1.0","stats_interval_ms":1000}"#
+        );
+        let stats = serde_json::to_value(Outgoing::Stats { ms: 1002, metrics: NodeMetrics::default() }).expect("json");
+        let at = |path: &str| stats.pointer(path).cloned().unwrap_or_default();
+        assert_eq!((at("/type"), at("/ms")), (json!("stats"), json!(1002)));
+        assert_eq!(at("/metrics/members"), json!({"alive": 0, "suspect": 0, "failed": 0, "left": 0}));
+        assert_eq!(
+            (at("/metrics/stats/packets_in"), at("/metrics/health_score"), at("/metrics/gossip_queue")),
+            (json!(0), json!(0), json!(0))
+        );
+        let snapshot = serde_json::to_value(Outgoing::Snapshot {
+            missed: 3,
+            members: Vec::new(),
+            metrics: NodeMetrics::default(),
+        })
+        .expect("json");
+        assert_eq!((snapshot.get("type"), snapshot.get("missed")), (Some(&json!("snapshot")), Some(&json!(3))));
+        assert_eq!(
+            serde_json::to_string(&Outgoing::Bye { reason: LEFT }).expect("json"),
+            r#"{"type":"bye","reason":"left"}"#
+        );
+    }
+}
