@@ -23,7 +23,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -52,7 +53,7 @@ pub struct HttpOptions {
 pub fn router(handle: Handle, options: &HttpOptions) -> (Router, Relay) {
     let relay = Relay::new(handle.clone(), &options.label);
     let ui = match &options.ui_dir {
-        Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)),
+        Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)).layer(map_response(redirect_under_ui)),
         None => Router::new().route("/ui/", get(no_ui)).route("/ui/{*path}", get(no_ui)),
     };
     let router = Router::new()
@@ -79,6 +80,20 @@ pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, options: H
         tracing::error!("HTTP server: {e}");
     }
     relay.drain().await;
+}
+
+/// `ServeDir` sees paths without the `/ui` prefix, so its redirect from a directory to the
+/// directory with a slash (`/ui/js` to `/ui/js/`) would leave the prefix out: put it back.
+async fn redirect_under_ui(mut res: Response) -> Response {
+    if res.status().is_redirection() {
+        let location = res.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+        let fixed =
+            location.filter(|l| l.starts_with('/')).and_then(|l| HeaderValue::from_str(&format!("/ui{l}")).ok());
+        if let Some(fixed) = fixed {
+            res.headers_mut().insert(header::LOCATION, fixed);
+        }
+    }
+    res
 }
 
 async fn no_ui() -> Response {

@@ -271,6 +271,22 @@ fn relay_says_bye_when_the_agent_leaves() {
     assert!(status.success(), "b2 should exit 0 after leaving, got {status}");
 }
 
+/// The status and `Location` of a redirect.
+fn redirect(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let location = text
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .unwrap_or_else(|| panic!("GET {path}: no location in {text:?}"));
+    (status, location.trim().to_owned())
+}
+
 /// `--ui-dir` serves a directory at /ui/ (and /ui redirects there); without it /ui/ answers 404
 /// saying how to enable it; a directory that does not exist is a config error naming `ui_dir`.
 #[test]
@@ -286,8 +302,8 @@ fn ui_dir_is_served_at_ui() {
     c.start(AgentSpec::new("plain"));
     let (ui, plain) = (c.agent("ui").http, c.agent("plain").http);
 
-    let (status, _) = http_get(ui, "/ui").unwrap();
-    assert_eq!(status, 308, "/ui redirects to /ui/");
+    assert_eq!(redirect(ui, "/ui"), (308, "/ui/".to_owned()), "/ui redirects to /ui/");
+    assert_eq!(redirect(ui, "/ui/js"), (307, "/ui/js/".to_owned()), "a directory redirects to itself with a slash");
     let (status, body) = http_get(ui, "/ui/").unwrap();
     assert_eq!((status, body.as_str()), (200, "<h1>rumor live</h1>"), "/ui/ is index.html");
     let (status, body) = http_get(ui, "/ui/js/app.js").unwrap();
