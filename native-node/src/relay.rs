@@ -20,7 +20,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use rumor_agent::{AgentEvent, Handle, MemberInfo, NodeMetrics};
@@ -91,8 +94,11 @@ pub async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) -> Respon
         return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
     };
     ws.max_message_size(MAX_INBOUND).max_frame_size(MAX_INBOUND).on_upgrade(move |socket| async move {
+        // Subscribe before the snapshot is taken: events that follow it are all delivered, and
+        // those that the snapshot already shows are harmless to apply again.
+        let events = relay.handle.subscribe();
         let mut conn = Connection { socket, relay, opened: Instant::now() };
-        if let Err(why) = conn.run().await {
+        if let Err(why) = conn.run(events).await {
             tracing::debug!("relay connection closed: {why}");
         }
         drop(slot);
@@ -109,11 +115,10 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(&mut self) -> Result<(), Closed> {
+    /// Serves the connection: `events` is the agent's event stream, subscribed before the
+    /// connection's snapshot is taken.
+    async fn run(&mut self, mut events: broadcast::Receiver<AgentEvent>) -> Result<(), Closed> {
         let handle = self.relay.handle.clone();
-        // Subscribe before the snapshot is taken: events that follow it are all delivered, and
-        // those that the snapshot already shows are harmless to apply again.
-        let mut events = handle.subscribe();
         let label = self.relay.label.clone();
         let hello = Outgoing::Hello {
             relay: RELAY_VERSION,
@@ -219,7 +224,71 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use futures_util::StreamExt as _;
+    use rumor_agent::{Agent, AgentConfig};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite;
+
+    /// The next text message as JSON.
+    async fn next_json(
+        ws: &mut tokio_tungstenite::WebSocketStream<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>,
+    ) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("a message within 10 s");
+            match frame.expect("the connection is open").expect("a frame") {
+                tungstenite::Message::Text(t) => return serde_json::from_str(&t).expect("JSON"),
+                tungstenite::Message::Close(c) => panic!("closed early: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// A connection whose events were dropped before it read them gets a snapshot saying how
+    /// many it missed, then the events still buffered; when the stream ends, `bye`.
+    #[tokio::test]
+    async fn missed_events_bring_a_fresh_snapshot() {
+        let config = AgentConfig::new("lagger", SocketAddr::from(([127, 0, 0, 1], 0)), rumor_core::Config::local());
+        let agent = Agent::start(config).await.expect("agent");
+        let relay = Relay::new(agent.handle(), "lab");
+
+        // An event stream of 4 that was sent 10 events before the connection read any.
+        let (tx, rx) = broadcast::channel(4);
+        for acknowledged in 0..10 {
+            tx.send(AgentEvent::LeaveComplete { acknowledged }).expect("a receiver");
+        }
+        drop(tx);
+        let rx = Arc::new(std::sync::Mutex::new(Some(rx)));
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move |ws: WebSocketUpgrade| {
+                let events = rx.lock().ok().and_then(|mut r| r.take()).expect("one connection");
+                async move {
+                    ws.on_upgrade(move |socket| async move {
+                        let mut conn = Connection { socket, relay, opened: Instant::now() };
+                        conn.run(events).await.expect("served");
+                    })
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/")).await.expect("connect");
+        let kinds = |v: &Value| v.get("type").and_then(Value::as_str).map(str::to_owned).unwrap_or_default();
+        assert_eq!(kinds(&next_json(&mut ws).await), "hello");
+        let first = next_json(&mut ws).await;
+        assert_eq!((kinds(&first), first.get("missed")), ("snapshot".to_owned(), Some(&json!(0))));
+        let again = next_json(&mut ws).await;
+        assert_eq!((kinds(&again), again.get("missed")), ("snapshot".to_owned(), Some(&json!(6))), "{again}");
+        assert_eq!(again.pointer("/members/0/name"), Some(&json!("lagger")), "{again}");
+        for acknowledged in 6..10 {
+            assert_eq!(next_json(&mut ws).await, json!({"type": "leave-complete", "acknowledged": acknowledged}));
+        }
+        // The stream ended: `bye`, and a leave-complete was seen, so the reason is `left`.
+        assert_eq!(next_json(&mut ws).await, json!({"type": "bye", "reason": "left"}));
+        agent.handle().shutdown().await;
+    }
 
     /// The relay's own messages, as docs/relay.md shows them.
     #[test]
