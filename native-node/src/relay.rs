@@ -290,6 +290,37 @@ mod tests {
         agent.handle().shutdown().await;
     }
 
+    /// An agent stopped without leaving says `bye` with the reason `shutdown`, then closes with
+    /// 1001, before its HTTP server is gone.
+    #[tokio::test]
+    async fn shutdown_says_bye() {
+        let agent = AgentConfig::new("stopper", SocketAddr::from(([127, 0, 0, 1], 0)), rumor_core::Config::local());
+        let mut config = crate::ServeConfig::new(agent);
+        config.http = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let server = crate::Server::start(config).await.expect("server");
+        let http = server.http_addr().expect("HTTP");
+        let handle = server.handle();
+        let waiting = tokio::spawn(server.wait());
+
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/v1/relay")).await.expect("connect");
+        assert_eq!(next_json(&mut ws).await.get("type"), Some(&json!("hello")));
+        assert_eq!(next_json(&mut ws).await.get("type"), Some(&json!("snapshot")));
+        handle.shutdown().await;
+        let bye = loop {
+            let v = next_json(&mut ws).await;
+            if v.get("type") == Some(&json!("bye")) {
+                break v;
+            }
+        };
+        assert_eq!(bye, json!({"type": "bye", "reason": "shutdown"}));
+        let close = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a close");
+        match close {
+            Some(Ok(tungstenite::Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1001, "{f:?}"),
+            other => panic!("expected a close frame after bye, got {other:?}"),
+        }
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("the server stops").expect("no panic");
+    }
+
     /// The relay's own messages, as docs/relay.md shows them.
     #[test]
     fn message_shapes() {
