@@ -83,9 +83,12 @@ enum Outgoing<'a> {
     Bye { reason: &'static str },
 }
 
-/// Why the agent stopped, as `bye` says it.
+/// `bye`'s reason after a graceful leave completed.
 const LEFT: &str = "left";
+/// `bye`'s reason when the agent stopped without leaving.
 const SHUTDOWN: &str = "shutdown";
+/// How long the relay waits for the client's answer to its close.
+const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 /// `GET /v1/relay`: upgrades to a WebSocket unless [`MAX_CONNECTIONS`] are open (503).
 pub async fn upgrade(State(relay): State<Relay>, ws: WebSocketUpgrade) -> Response {
@@ -151,7 +154,7 @@ impl Connection {
                                 break;
                             }
                         }
-                        // The agent's sender lives as long as any handle; this is the end.
+                        // No sender is left, so nothing more can come.
                         Err(RecvError::Closed) => break,
                     },
                     () = handle.stopped() => break,
@@ -194,7 +197,17 @@ impl Connection {
         let reason = if left { LEFT } else { SHUTDOWN };
         self.send(&Outgoing::Bye { reason }).await?;
         let close = CloseFrame { code: close_code::AWAY, reason: reason.into() };
-        self.send_frame(Message::Close(Some(close))).await
+        self.send_frame(Message::Close(Some(close))).await?;
+        // The client's answer completes the closing handshake; its other frames are dropped.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(frame)) = self.socket.recv().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok(())
     }
 
     /// Sends a snapshot; false if the agent has stopped.
