@@ -14,7 +14,7 @@
 //! | `GET /v1/keys` | the keyring, primary first |
 //! | `POST /v1/keys` | `{"op": "install"\|"use"\|"remove", "key": BASE64}` |
 //! | `POST /v1/leave` | leave gracefully; the agent then stops |
-//! | `GET /v1/relay` | WebSocket: hello, snapshot, then events, stats and bye ([`relay`](crate::relay)) |
+//! | `GET /v1/relay` | WebSocket: hello, snapshot, then events, stats and bye ([`relay`]) |
 //! | `GET /ui/` | the directory given by `--ui-dir` (the browser visualizer), else 404 |
 
 use std::collections::BTreeMap;
