@@ -179,8 +179,9 @@ impl AgentEvent {
     }
 }
 
-/// Counters and gauges (`/metrics` renders them).
-#[derive(Clone, Copy, Debug, Default)]
+/// Counters and gauges (`/metrics` renders them; in JSON, as the relay's `stats` carry them,
+/// `stats` and `members` are the core's [`Stats`] and [`MemberCounts`] field for field).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct NodeMetrics {
     /// The core's counters.
     pub stats: Stats,

@@ -58,6 +58,9 @@ pub struct AgentArgs {
     /// Announce and discover nodes with the same label on the local network (mDNS).
     #[arg(long, env = "RUMOR_MDNS", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub mdns: Option<String>,
+    /// Directory served at /ui/ on the HTTP listener (the browser visualizer's files).
+    #[arg(long, env = "RUMOR_UI_DIR", value_name = "PATH")]
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// The TOML file. Unknown keys are refused (a typo should not be silently ignored).
@@ -74,6 +77,7 @@ struct FileConfig {
     preset: Option<String>,
     mdns: Option<bool>,
     meta: Option<BTreeMap<String, String>>,
+    ui_dir: Option<PathBuf>,
     protocol: Option<ProtocolFile>,
 }
 
@@ -104,12 +108,14 @@ pub struct ServeConfig {
     pub http: Option<SocketAddr>,
     /// mDNS discovery.
     pub mdns: bool,
+    /// A directory served at `/ui/` on the HTTP listener.
+    pub ui_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
     /// An agent configuration served with no HTTP and no mDNS.
     pub fn new(agent: AgentConfig) -> Self {
-        ServeConfig { agent, http: None, mdns: false }
+        ServeConfig { agent, http: None, mdns: false, ui_dir: None }
     }
 
     /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
@@ -177,13 +183,18 @@ impl ServeConfig {
             None => file.mdns.unwrap_or(false),
         };
 
+        let ui_dir = args.ui_dir.clone().or(file.ui_dir.clone());
+        if let Some(dir) = ui_dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(ConfigError::new("ui_dir", dir.display(), "is not a directory"));
+        }
+
         if let Some(p) = &file.protocol {
             apply_protocol(&mut protocol, p);
         }
 
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
-        Ok(ServeConfig { agent, http, mdns })
+        Ok(ServeConfig { agent, http, mdns, ui_dir })
     }
 }
 
@@ -372,6 +383,26 @@ mod tests {
         std::fs::write(&path, "[protocol]\nmtu = \"big\"\n").expect("write");
         let e = ServeConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("type");
         assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.mtu", "\"big\""), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn ui_dir_from_file_or_flag_must_be_a_directory() {
+        let dir = std::env::temp_dir().join(format!("rumor-config-ui-{}", std::process::id()));
+        let (ui, flag_ui) = (dir.join("ui"), dir.join("flag-ui"));
+        std::fs::create_dir_all(&ui).expect("tmp");
+        std::fs::create_dir_all(&flag_ui).expect("tmp");
+        let path = dir.join("a.toml");
+        std::fs::write(&path, format!("ui_dir = {:?}\n", ui.display().to_string())).expect("write");
+        let from_file = AgentArgs { config: Some(path.clone()), ..args() };
+        assert_eq!(ServeConfig::resolve(&from_file).expect("valid").ui_dir, Some(ui.clone()));
+        let flag = AgentArgs { ui_dir: Some(flag_ui.clone()), ..from_file };
+        assert_eq!(ServeConfig::resolve(&flag).expect("valid").ui_dir, Some(flag_ui), "flag wins over file");
+        assert_eq!(ServeConfig::resolve(&args()).expect("valid").ui_dir, None);
+
+        let file = dir.join("a.toml");
+        let e = ServeConfig::resolve(&AgentArgs { ui_dir: Some(file.clone()), ..args() }).expect_err("a file");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("ui_dir", file.display().to_string().as_str()), "{e}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

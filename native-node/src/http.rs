@@ -14,29 +14,49 @@
 //! | `GET /v1/keys` | the keyring, primary first |
 //! | `POST /v1/keys` | `{"op": "install"\|"use"\|"remove", "key": BASE64}` |
 //! | `POST /v1/leave` | leave gracefully; the agent then stops |
+//! | `GET /v1/relay` | WebSocket: hello, snapshot, then events, stats and bye ([`relay`]) |
+//! | `GET /ui/` | the directory given by `--ui-dir` (the browser visualizer), else 404 |
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
+use tower_http::services::ServeDir;
 
 use rumor_agent::{Error, Handle, KeyOp, MemberInfo, keys};
 
 use crate::metrics;
+use crate::relay::{self, Relay};
 
-/// The router for an agent.
-pub fn router(handle: Handle) -> Router {
-    Router::new()
+/// What the HTTP server needs beyond the agent's [`Handle`].
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// The cluster label (the relay's `hello` names it).
+    pub label: String,
+    /// A directory served at `/ui/` (`--ui-dir`).
+    pub ui_dir: Option<PathBuf>,
+}
+
+/// The router for an agent, and the relay it serves (to wait for its connections to close).
+pub fn router(handle: Handle, options: &HttpOptions) -> (Router, Relay) {
+    let relay = Relay::new(handle.clone(), &options.label);
+    let ui = match &options.ui_dir {
+        Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)).layer(map_response(redirect_under_ui)),
+        None => Router::new().route("/ui/", get(no_ui)).route("/ui/{*path}", get(no_ui)),
+    };
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -45,16 +65,41 @@ pub fn router(handle: Handle) -> Router {
         .route("/v1/meta", axum::routing::put(set_meta))
         .route("/v1/keys", get(list_keys).post(change_keys))
         .route("/v1/leave", axum::routing::post(leave))
+        .route("/v1/relay", get(relay::upgrade).with_state(relay.clone()))
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .with_state(handle)
+        .merge(ui);
+    (router, relay)
 }
 
-/// Serves until the agent stops.
-pub async fn serve(listener: tokio::net::TcpListener, handle: Handle) {
+/// Serves until the agent stops, then lets relay connections say `bye`.
+pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, options: HttpOptions) {
     let stopped = handle.clone();
-    let app = router(handle);
+    let (app, relay) = router(handle, &options);
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.stopped().await }).await {
         tracing::error!("HTTP server: {e}");
     }
+    relay.drain().await;
+}
+
+/// `ServeDir` sees paths without the `/ui` prefix, so its redirect from a directory to the
+/// directory with a slash (`/ui/js` to `/ui/js/`) would leave the prefix out: put it back.
+async fn redirect_under_ui(mut res: Response) -> Response {
+    if res.status().is_redirection() {
+        let location = res.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
+        let fixed =
+            location.filter(|l| l.starts_with('/')).and_then(|l| HeaderValue::from_str(&format!("/ui{l}")).ok());
+        if let Some(fixed) = fixed {
+            res.headers_mut().insert(header::LOCATION, fixed);
+        }
+    }
+    res
+}
+
+async fn no_ui() -> Response {
+    let text = "no UI is served here: start the agent with --ui-dir PATH (or RUMOR_UI_DIR, or ui_dir in the \
+                TOML file) to serve that directory at /ui/\n";
+    (StatusCode::NOT_FOUND, text).into_response()
 }
 
 /// An error body: `{"error": "..."}`.

@@ -1,7 +1,8 @@
 //! `rumor-node`: the `rumor` binary and everything operator-facing around the embeddable agent
 //! ([`rumor_agent`]): the CLI's configuration (flags, `RUMOR_*` environment, TOML; [`config`]),
-//! the HTTP observability and control interface ([`http`], [`metrics`]), mDNS discovery, the
-//! client commands ([`client`]), `rumor demo` and `rumor sim`, and the binary's allocator.
+//! the HTTP observability and control interface ([`http`], [`metrics`]) with its live WebSocket
+//! relay ([`relay`]), mDNS discovery, the client commands ([`client`]), `rumor demo` and
+//! `rumor sim`, and the binary's allocator.
 //! [`serve::Server`] runs an agent with its HTTP server and mDNS, as `rumor agent` does.
 //!
 //! Programs that embed an agent depend on `rumor-agent` instead: it has none of these
@@ -14,6 +15,7 @@ pub mod http;
 mod mdns;
 pub mod memory;
 pub mod metrics;
+pub mod relay;
 pub mod serve;
 pub mod simulate;
 

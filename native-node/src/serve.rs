@@ -58,10 +58,11 @@ impl Server {
             None => None,
         };
         let label = config.agent.protocol.label.clone();
+        let options = crate::http::HttpOptions { label: label.clone(), ui_dir: config.ui_dir.clone() };
         let agent = Agent::start(config.agent).await?;
         let handle = agent.handle();
         let http = listener.map(|(bound, listener)| {
-            let task = tokio::spawn(crate::http::serve(listener, handle.clone()));
+            let task = tokio::spawn(crate::http::serve(listener, handle.clone(), options));
             tracing::info!(addr = %bound, "HTTP listening");
             (bound, task)
         });
