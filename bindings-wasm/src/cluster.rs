@@ -34,7 +34,12 @@ impl Cluster {
     /// (an integer). They start as a formed, quiet cluster (`rumor_sim::Cluster::bootstrap`).
     /// Events are not recorded until `setRecordEvents(true)`.
     #[wasm_bindgen(constructor)]
-    pub fn new(n: u32, seed: f64, preset_name: Option<String>, lifeguard: Option<bool>) -> Result<Cluster, JsError> {
+    pub fn new(
+        n: u32,
+        seed: f64,
+        #[wasm_bindgen(js_name = preset)] preset_name: Option<String>,
+        lifeguard: Option<bool>,
+    ) -> Result<Cluster, JsError> {
         let n = usize::try_from(n).map_err(refused)?;
         if n == 0 || n > MAX_NODES {
             return Err(refused(format_args!("a cluster has 1 to {MAX_NODES} nodes, not {n}")));
@@ -91,7 +96,11 @@ impl Cluster {
 
     /// Sets the one-way latency of every link, uniform from `minMs` to `maxMs`.
     #[wasm_bindgen(js_name = setLatency)]
-    pub fn set_latency(&mut self, min_ms: f64, max_ms: f64) -> Result<(), JsError> {
+    pub fn set_latency(
+        &mut self,
+        #[wasm_bindgen(js_name = minMs)] min_ms: f64,
+        #[wasm_bindgen(js_name = maxMs)] max_ms: f64,
+    ) -> Result<(), JsError> {
         if !(min_ms >= 0.0 && max_ms >= min_ms && max_ms.is_finite()) {
             return Err(refused(format_args!("latency must be 0 ≤ min ≤ max, not {min_ms}..{max_ms}")));
         }
@@ -176,18 +185,19 @@ impl Cluster {
     }
 
     /// Node `i`'s members by status: `{alive, suspect, failed, left}`.
-    #[wasm_bindgen(js_name = memberCounts)]
+    #[wasm_bindgen(js_name = memberCounts, unchecked_return_type = "MemberCounts")]
     pub fn member_counts(&self, i: u32) -> Result<JsValue, JsError> {
         to_js(&self.sim_node(i)?.node.member_counts())
     }
 
     /// Node `i`'s counters, as `Node.stats()` gives them.
+    #[wasm_bindgen(unchecked_return_type = "Stats")]
     pub fn stats(&self, i: u32) -> Result<JsValue, JsError> {
         to_js(self.sim_node(i)?.node.stats())
     }
 
     /// The network's counters: `{sent, bytes, lost, cut, undeliverable, max_packet, reordered}`.
-    #[wasm_bindgen(js_name = netStats)]
+    #[wasm_bindgen(js_name = netStats, unchecked_return_type = "NetStats")]
     pub fn net_stats(&self) -> JsValue {
         let s = self.sim.net_stats();
         let object: JsValue = js_sys::Object::new().into();
@@ -214,7 +224,7 @@ impl Cluster {
 
     /// The events recorded since the last call, oldest first per node: each as `Node.pollEvent`
     /// gives it, plus `node` (the index of the node that saw it) and `time` (ms).
-    #[wasm_bindgen(js_name = takeEvents)]
+    #[wasm_bindgen(js_name = takeEvents, unchecked_return_type = "ClusterEvent[]")]
     pub fn take_events(&mut self) -> Result<Array, JsError> {
         let list = Array::new();
         for i in 0..self.sim.len() {

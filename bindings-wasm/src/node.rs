@@ -88,8 +88,8 @@ impl Node {
     pub fn new(
         name: String,
         addr: &str,
-        config: JsValue,
-        meta: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Preset | NodeConfig | null | undefined")] config: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string> | null | undefined")] meta: JsValue,
         seed: Option<Vec<u8>>,
         now: f64,
     ) -> Result<Node, JsError> {
@@ -166,7 +166,7 @@ impl Node {
 
     /// The next datagram to send, `{destination: "ip:port", bytes: Uint8Array}`, or undefined
     /// when there is none.
-    #[wasm_bindgen(js_name = pollTransmit)]
+    #[wasm_bindgen(js_name = pollTransmit, unchecked_return_type = "Transmit | undefined")]
     pub fn poll_transmit(&mut self, now: f64) -> JsValue {
         let Some(transmit) = self.inner.poll_transmit(instant(now), &mut self.buf) else {
             return JsValue::UNDEFINED;
@@ -180,7 +180,7 @@ impl Node {
     /// The next event as a plain object (`type` is its kind: `member-joined`, `member-failed`,
     /// `user-event`, …; member events carry `name`, `addr`, `status`, `incarnation`, `meta`),
     /// or undefined when there is none.
-    #[wasm_bindgen(js_name = pollEvent)]
+    #[wasm_bindgen(js_name = pollEvent, unchecked_return_type = "RumorEvent | undefined")]
     pub fn poll_event(&mut self) -> Result<JsValue, JsError> {
         match self.inner.poll_event() {
             Some(event) => event_to_js(&event),
@@ -196,7 +196,11 @@ impl Node {
 
     /// Replaces this node's metadata (an object of strings) and gossips it.
     #[wasm_bindgen(js_name = setMeta)]
-    pub fn set_meta(&mut self, meta: JsValue, now: f64) -> Result<(), JsError> {
+    pub fn set_meta(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] meta: JsValue,
+        now: f64,
+    ) -> Result<(), JsError> {
         let meta = meta_from_js(&meta, self.inner.config().max_meta_len)?;
         self.inner.set_meta(&meta, instant(now)).map_err(refused)
     }
@@ -221,6 +225,7 @@ impl Node {
 
     /// Every known member, this node first: `{name, addr, status, incarnation, meta}`, with
     /// `meta` an object of strings (or a `Uint8Array` when it is not a string map).
+    #[wasm_bindgen(unchecked_return_type = "Member[]")]
     pub fn members(&self) -> Result<Array, JsError> {
         let list = Array::new();
         for member in self.inner.members() {
@@ -230,12 +235,13 @@ impl Node {
     }
 
     /// Members by status: `{alive, suspect, failed, left}`.
-    #[wasm_bindgen(js_name = memberCounts)]
+    #[wasm_bindgen(js_name = memberCounts, unchecked_return_type = "MemberCounts")]
     pub fn member_counts(&self) -> Result<JsValue, JsError> {
         to_js(&self.inner.member_counts())
     }
 
     /// The core's counters (`packets_in`, `dropped_auth`, …) as numbers.
+    #[wasm_bindgen(unchecked_return_type = "Stats")]
     pub fn stats(&self) -> Result<JsValue, JsError> {
         to_js(self.inner.stats())
     }

@@ -58,8 +58,12 @@ fn body_to_js(body: &[u8], into: &JsValue) -> Result<(), JsValue> {
 /// Throws a `DecodeError` (`kind`: `Truncated`, `BadMagic`, `UnknownVersion`, … as in
 /// `rumor_core::wire::DecodeError`) for a datagram a node would drop, and an `Error` for a key
 /// that is not one.
-#[wasm_bindgen(js_name = decodeFrame)]
-pub fn decode_frame(bytes: &[u8], key: JsValue, label: Option<String>) -> Result<JsValue, JsValue> {
+#[wasm_bindgen(js_name = decodeFrame, unchecked_return_type = "DecodedFrame")]
+pub fn decode_frame(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_param_type = "Key | Key[] | null | undefined")] key: JsValue,
+    label: Option<String>,
+) -> Result<JsValue, JsValue> {
     let ring = keyring_from_js(&key)?;
     let label = label.unwrap_or_default();
     let mut body = Vec::new();
@@ -73,7 +77,7 @@ pub fn decode_frame(bytes: &[u8], key: JsValue, label: Option<String>) -> Result
 
 /// Decodes a frame's body (the messages after the header): `{messages, skipped}` as in
 /// [`decode_frame`]. Throws a `DecodeError`.
-#[wasm_bindgen(js_name = decodeBody)]
+#[wasm_bindgen(js_name = decodeBody, unchecked_return_type = "DecodedBody")]
 pub fn decode_body(body: &[u8]) -> Result<JsValue, JsValue> {
     let result: JsValue = Object::new().into();
     body_to_js(body, &result)?;
@@ -83,7 +87,10 @@ pub fn decode_body(body: &[u8]) -> Result<JsValue, JsValue> {
 /// Encodes node metadata (an object of strings) as every runtime does; `maxLen` defaults to
 /// the protocol's limit (512 bytes). Throws a `MetaError` (`kind` `TooLong`) past it.
 #[wasm_bindgen(js_name = encodeMeta)]
-pub fn encode_meta(map: JsValue, max_len: Option<u32>) -> Result<Vec<u8>, JsValue> {
+pub fn encode_meta(
+    #[wasm_bindgen(unchecked_param_type = "Record<string, string>")] map: JsValue,
+    #[wasm_bindgen(js_name = maxLen)] max_len: Option<u32>,
+) -> Result<Vec<u8>, JsValue> {
     let map = string_map_from_js(&map)?;
     let max_len = max_len.and_then(|n| usize::try_from(n).ok()).unwrap_or(wire::MAX_META_LEN);
     meta::encode(&map, max_len).map_err(meta_error)
@@ -91,7 +98,7 @@ pub fn encode_meta(map: JsValue, max_len: Option<u32>) -> Result<Vec<u8>, JsValu
 
 /// Decodes node metadata into an object of strings. Throws a `MetaError` (`kind` `Malformed`)
 /// if the bytes are not a Rumor string map.
-#[wasm_bindgen(js_name = decodeMeta)]
+#[wasm_bindgen(js_name = decodeMeta, unchecked_return_type = "Record<string, string>")]
 pub fn decode_meta(bytes: &[u8]) -> Result<JsValue, JsValue> {
     let map = meta::decode(bytes).map_err(meta_error)?;
     let object: JsValue = Object::new().into();
@@ -111,7 +118,7 @@ pub fn encode_user_event(name: &str, payload: &[u8]) -> Result<Vec<u8>, JsValue>
 }
 
 /// Reads a user broadcast as a named event: `{name, payload}` (no NUL: an unnamed event).
-#[wasm_bindgen(js_name = decodeUserEvent)]
+#[wasm_bindgen(js_name = decodeUserEvent, unchecked_return_type = "UserEvent")]
 pub fn decode_user_event(bytes: &[u8]) -> JsValue {
     let event = user_event::decode(bytes);
     let object: JsValue = Object::new().into();
