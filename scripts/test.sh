@@ -84,6 +84,12 @@ wasm_browser_tests() {
   # the 2000-node simulator test needs an optimised build.
   PATH="${RUMOR_TOOLS:-$HOME/.cache/rumor/tools}/bin:$PATH" CHROMEDRIVER=/usr/bin/chromedriver \
     cargo test -p rumor-wasm --target wasm32-unknown-unknown --release --locked
+  # The generated module itself, through its JavaScript names (needs Node.js 19 or later).
+  if command -v node >/dev/null; then
+    node bindings-wasm/smoke.mjs
+  else
+    echo "SKIPPED: the generated module's smoke test (bindings-wasm/smoke.mjs) — no node"
+  fi
   echo "wasm binding in headless Chromium: $((SECONDS - t0)) s"
 }
 wasm_browser_tests
