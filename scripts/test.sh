@@ -58,6 +58,42 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   cargo build -p rumor-sim --locked --target wasm32-unknown-unknown
 fi
 
+step "wasm binding in headless Chromium (rumor-wasm: build the ES module, wasm-bindgen-test)"
+# Installs what it needs: Debian's chromium and chromium-driver (as root), the wasm32 target and
+# wasm-bindgen-cli of Cargo.lock's wasm-bindgen version (bindings-wasm/build.sh, into
+# ~/.cache/rumor/tools). A missing prerequisite skips the step loudly instead of failing.
+wasm_browser_tests() {
+  local t0=$SECONDS skip=
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    if [ "$(id -u)" != 0 ]; then
+      skip="chromium is not installed and this is not root"
+    elif ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null ||
+             { apt-get update -q >/dev/null &&
+               DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }; }; then
+      skip="apt-get could not install chromium and chromium-driver"
+    fi
+  fi
+  if [ -z "$skip" ] && ! bindings-wasm/build.sh; then
+    skip="bindings-wasm/build.sh failed (wasm32 target or wasm-bindgen-cli could not be installed?)"
+  fi
+  if [ -n "$skip" ]; then
+    echo "SKIPPED: wasm browser tests — $skip" >&2
+    return 0
+  fi
+  # The runner (.cargo/config.toml) comes from the same wasm-bindgen-cli install; release, as
+  # the 2000-node simulator test needs an optimised build.
+  PATH="${RUMOR_TOOLS:-$HOME/.cache/rumor/tools}/bin:$PATH" CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo test -p rumor-wasm --target wasm32-unknown-unknown --release --locked
+  # The generated module itself, through its JavaScript names (needs Node.js 19 or later).
+  if command -v node >/dev/null; then
+    node bindings-wasm/smoke.mjs
+  else
+    echo "SKIPPED: the generated module's smoke test (bindings-wasm/smoke.mjs) — no node"
+  fi
+  echo "wasm binding in headless Chromium: $((SECONDS - t0)) s"
+}
+wasm_browser_tests
+
 step "fuzz targets compile"
 if [ -f fuzz/Cargo.toml ]; then
   RUSTC_BOOTSTRAP=1 cargo check --manifest-path fuzz/Cargo.toml --bins
