@@ -18,12 +18,8 @@ const CONFIG_FIELDS: [&str; 4] = ["preset", "label", "keys", "lifeguard"];
 
 /// A preset by name: `lan`, `wan` or `local` (`Config::lan`, `Config::wan`, `Config::local`).
 pub(crate) fn preset(name: &str) -> Result<Config, JsError> {
-    match name {
-        "lan" => Ok(Config::lan()),
-        "wan" => Ok(Config::wan()),
-        "local" => Ok(Config::local()),
-        other => Err(refused(format_args!("unknown preset {other:?} (expected lan, wan or local)"))),
-    }
+    Config::preset(name)
+        .ok_or_else(|| refused(format_args!("unknown preset {name:?} (expected one of {:?})", Config::PRESETS)))
 }
 
 /// A config from undefined (the `lan` preset), a preset name, or an object `{preset, label,

@@ -209,6 +209,20 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The names of the presets [`Config::preset`] knows: `lan`, `wan` and `local`.
+    pub const PRESETS: [&str; 3] = ["lan", "wan", "local"];
+
+    /// The preset called `name` ([`Config::lan`], [`Config::wan`] or [`Config::local`]); the
+    /// one mapping every runtime uses, so a preset's name means the same everywhere.
+    pub fn preset(name: &str) -> Option<Config> {
+        match name {
+            "lan" => Some(Config::lan()),
+            "wan" => Some(Config::wan()),
+            "local" => Some(Config::local()),
+            _ => None,
+        }
+    }
+
     /// Tuned for one data centre: round trips well under 100 ms.
     pub fn lan() -> Self {
         Config {
@@ -380,6 +394,11 @@ mod tests {
         for c in [Config::lan(), Config::wan(), Config::local()] {
             assert_eq!(c.validate(), Ok(()));
         }
+        for name in Config::PRESETS {
+            assert!(Config::preset(name).is_some_and(|c| c.validate().is_ok()), "{name}");
+        }
+        assert_eq!(Config::preset("lan").map(|c| c.probe_interval), Some(Config::lan().probe_interval));
+        assert!(Config::preset("LAN").is_none() && Config::preset("").is_none());
     }
 
     #[test]

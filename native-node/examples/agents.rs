@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nodes: usize = args.first().map_or(Ok(1000), |s| s.parse())?;
     let preset = args.get(1).map_or("lan", String::as_str);
     let idle_secs: u64 = args.get(2).map_or(Ok(20), |s| s.parse())?;
-    let protocol = rumor_node::config::preset(preset).ok_or("preset: lan, wan or local")?;
+    let protocol = rumor_core::Config::preset(preset).ok_or("preset: lan, wan or local")?;
 
     // RUMOR_BENCH_ALONE=1: agents that join nobody, to measure the fixed cost of an agent.
     let alone = std::env::var_os("RUMOR_BENCH_ALONE").is_some();

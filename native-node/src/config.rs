@@ -128,7 +128,7 @@ impl ServeConfig {
         let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
 
         let preset_s = pick(&args.preset, &file.preset).unwrap_or_else(|| "lan".into());
-        let mut protocol = preset(&preset_s)
+        let mut protocol = Config::preset(&preset_s)
             .ok_or_else(|| ConfigError::new("preset", &preset_s, "is not a preset (expected lan, wan or local)"))?;
 
         let name = match pick(&args.name, &file.name) {
@@ -195,16 +195,6 @@ impl ServeConfig {
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
         Ok(ServeConfig { agent, http, mdns, ui_dir })
-    }
-}
-
-/// The protocol preset called `name`.
-pub fn preset(name: &str) -> Option<Config> {
-    match name {
-        "lan" => Some(Config::lan()),
-        "wan" => Some(Config::wan()),
-        "local" => Some(Config::local()),
-        _ => None,
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rumor_agent::{AgentConfig, Handle};
 use rumor_core::Status;
 
-use crate::config::{ServeConfig, preset};
+use crate::config::ServeConfig;
 use crate::serve::Server;
 
 /// Flags of `rumor demo`.
@@ -33,7 +33,7 @@ pub struct DemoArgs {
 
 /// Runs the demo until Ctrl-C or `--duration`.
 pub async fn run(args: &DemoArgs) -> Result<(), String> {
-    let protocol = preset(&args.preset).ok_or_else(|| format!("unknown preset {}", args.preset))?;
+    let protocol = rumor_core::Config::preset(&args.preset).ok_or_else(|| format!("unknown preset {}", args.preset))?;
     let port = |i: u16, off: u16| if args.port == 0 { 0 } else { args.port.saturating_add(off).saturating_add(i) };
     let mut agents = Vec::new();
     let mut seed: Option<SocketAddr> = None;
