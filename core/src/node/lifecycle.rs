@@ -220,8 +220,8 @@ impl Node {
     /// answer. The notice's gossip is retransmitted only a few times in a small cluster, and
     /// if the members first chosen have crashed unnoticed (or the network drops the notice
     /// or its ack) nobody learns of the leave, and every member ends up declaring the leaver
-    /// failed. Found by the seed sweep (seeds 116766, 117310 and 121091: each time two of
-    /// the members chosen had crashed a moment before, and no notice or ack got through).
+    /// failed. Found by the seed sweep (seeds 116766 and 117310: two of the three members
+    /// chosen had crashed a moment before, and the third's notice or its ack was lost).
     /// Bounded: one round per probe timeout, at most `leave_acks` notices a round, until the
     /// leave times out.
     pub(super) fn retry_leave(&mut self, now: Instant) {
