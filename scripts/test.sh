@@ -74,7 +74,13 @@ wasm_browser_tests() {
     fi
   fi
   if [ -z "$skip" ] && ! bindings-wasm/build.sh; then
-    skip="bindings-wasm/build.sh failed (wasm32 target or wasm-bindgen-cli could not be installed?)"
+    # With the target and the tool in place, a failed build is the code's fault: fail.
+    if rustup target list --installed | grep -qx wasm32-unknown-unknown &&
+       [ -x "${RUMOR_TOOLS:-$HOME/.cache/rumor/tools}/bin/wasm-bindgen" ]; then
+      echo "bindings-wasm/build.sh failed with its prerequisites installed" >&2
+      return 1
+    fi
+    skip="bindings-wasm/build.sh failed (wasm32 target or wasm-bindgen-cli could not be installed)"
   fi
   if [ -n "$skip" ]; then
     echo "SKIPPED: wasm browser tests — $skip" >&2

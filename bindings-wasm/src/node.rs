@@ -18,8 +18,9 @@ const CONFIG_FIELDS: [&str; 4] = ["preset", "label", "keys", "lifeguard"];
 
 /// A preset by name: `lan`, `wan` or `local` (`Config::lan`, `Config::wan`, `Config::local`).
 pub(crate) fn preset(name: &str) -> Result<Config, JsError> {
-    Config::preset(name)
-        .ok_or_else(|| refused(format_args!("unknown preset {name:?} (expected one of {:?})", Config::PRESETS)))
+    Config::preset(name).ok_or_else(|| {
+        refused(format_args!("unknown preset {name:?} (expected one of {})", Config::PRESETS.join(", ")))
+    })
 }
 
 /// A config from undefined (the `lan` preset), a preset name, or an object `{preset, label,

@@ -181,7 +181,7 @@ fn refusals_are_exceptions() {
     assert_eq!(new("a", "nowhere", none(), none(), None), Err("\"nowhere\" is not a socket address (ip:port)".into()));
     assert_eq!(
         new("a", "10.0.0.1:1", "moon".into(), none(), None),
-        Err("unknown preset \"moon\" (expected lan, wan or local)".into())
+        Err("unknown preset \"moon\" (expected one of lan, wan, local)".into())
     );
     assert_eq!(
         new("a", "10.0.0.1:1", meta(&[("mtu", "9000")]), none(), None),

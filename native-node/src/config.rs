@@ -128,8 +128,13 @@ impl ServeConfig {
         let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
 
         let preset_s = pick(&args.preset, &file.preset).unwrap_or_else(|| "lan".into());
-        let mut protocol = Config::preset(&preset_s)
-            .ok_or_else(|| ConfigError::new("preset", &preset_s, "is not a preset (expected lan, wan or local)"))?;
+        let mut protocol = Config::preset(&preset_s).ok_or_else(|| {
+            ConfigError::new(
+                "preset",
+                &preset_s,
+                format!("is not a preset (expected one of {})", Config::PRESETS.join(", ")),
+            )
+        })?;
 
         let name = match pick(&args.name, &file.name) {
             Some(n) => n,
