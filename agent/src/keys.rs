@@ -4,31 +4,10 @@
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+pub use rumor_core::KeyError;
 use rumor_core::{KEY_LEN, Key, Keyring};
 
 use crate::Error;
-
-/// Text that is not a key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyError {
-    /// Not base64 (the decoder's explanation).
-    NotBase64(String),
-    /// Base64 of this many bytes, not [`KEY_LEN`].
-    WrongLength(usize),
-}
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::NotBase64(e) => write!(f, "is not base64: {e}"),
-            KeyError::WrongLength(n) => write!(f, "is {n} bytes, a key is {KEY_LEN}"),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 /// Why a keyring file could not be loaded. Its `Display` completes a sentence about the file
 /// ("`keyring.json` cannot be read: …").
@@ -66,16 +45,14 @@ pub fn generate() -> Result<Key, Error> {
     Ok(Key::from_bytes(bytes))
 }
 
-/// The key as base64 text.
+/// The key as base64 text ([`Key::to_base64`]).
 pub fn encode(key: &Key) -> String {
-    STANDARD.encode(key.as_bytes())
+    key.to_base64()
 }
 
-/// Parses base64 text (surrounding white space ignored) into a key.
+/// Parses base64 text (surrounding white space ignored) into a key ([`Key::from_base64`]).
 pub fn decode(text: &str) -> Result<Key, KeyError> {
-    let bytes = STANDARD.decode(text.trim()).map_err(|e| KeyError::NotBase64(e.to_string()))?;
-    let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|b: Vec<u8>| KeyError::WrongLength(b.len()))?;
-    Ok(Key::from_bytes(bytes))
+    Key::from_base64(text)
 }
 
 /// The keyring's keys as base64, the primary first.

@@ -117,11 +117,8 @@ pub(crate) fn event_to_js(event: &Event) -> Result<JsValue, JsError> {
 
 /// A key: base64 text or 32 bytes (`Uint8Array`).
 pub(crate) fn key_from_js(value: &JsValue) -> Result<Key, JsError> {
-    use base64::Engine as _;
     let raw = if let Some(text) = value.as_string() {
-        base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .map_err(|e| refused(format_args!("a key is not base64: {e}")))?
+        return Key::from_base64(&text).map_err(|e| refused(format_args!("a key {e}")));
     } else if let Some(array) = value.dyn_ref::<Uint8Array>() {
         array.to_vec()
     } else {

@@ -14,20 +14,7 @@ use crate::error::named;
 /// A decoding error as a thrown `DecodeError` whose `kind` is the core's variant name and
 /// `value` the version or flag byte it carries.
 fn decode_error(e: DecodeError) -> JsValue {
-    let (kind, value) = match e {
-        DecodeError::Truncated => ("Truncated", None),
-        DecodeError::BadMagic => ("BadMagic", None),
-        DecodeError::UnknownVersion(v) => ("UnknownVersion", Some(v)),
-        DecodeError::UnknownFlags(f) => ("UnknownFlags", Some(f)),
-        DecodeError::EncryptionMismatch => ("EncryptionMismatch", None),
-        DecodeError::WrongLabel => ("WrongLabel", None),
-        DecodeError::Unauthenticated => ("Unauthenticated", None),
-        DecodeError::Replayed => ("Replayed", None),
-        DecodeError::Malformed => ("Malformed", None),
-        DecodeError::BadName => ("BadName", None),
-        DecodeError::MetaTooLong => ("MetaTooLong", None),
-        DecodeError::TooManyMessages => ("TooManyMessages", None),
-    };
+    let (kind, value) = e.kind();
     named("DecodeError", kind, e, value.map(u32::from))
 }
 

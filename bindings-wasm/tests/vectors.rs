@@ -211,12 +211,11 @@ fn user_events() {
 /// length is an exception, not a panic.
 #[wasm_bindgen_test]
 fn keys_as_base64_and_bad_keys() {
-    use base64::Engine as _;
     let all = vectors();
     let frame = all["frames"].as_array().unwrap().iter().find(|f| !f["seal"].is_null()).unwrap();
     let name = frame["seal"]["key"].as_str().unwrap();
     let key = unhex(all["keys"][name]["key"].as_str().unwrap());
-    let text = base64::engine::general_purpose::STANDARD.encode(&key);
+    let text = rumor_core::Key::from_bytes(key.clone().try_into().unwrap()).to_base64();
     let bytes = unhex(frame["hex"].as_str().unwrap());
     let label = Some(frame["label"].as_str().unwrap().to_owned());
     let got = rumor_wasm::decode_frame(&bytes, JsValue::from_str(&text), label.clone()).unwrap();

@@ -29,6 +29,28 @@ pub const KEY_LEN: usize = 32;
 /// The nonce reserved for deriving key ids; the nonce sequence skips it.
 pub(crate) const KEY_ID_NONCE: [u8; NONCE_LEN] = [0xff; NONCE_LEN];
 
+/// Text that is not a key ([`Key::from_base64`]). Its `Display` completes a sentence about the
+/// text ("key 2 is not base64: …").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not base64 (the decoder's explanation).
+    NotBase64(alloc::string::String),
+    /// Base64 of this many bytes, not [`KEY_LEN`].
+    WrongLength(usize),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotBase64(e) => write!(f, "is not base64: {e}"),
+            KeyError::WrongLength(n) => write!(f, "is {n} bytes, a key is {KEY_LEN}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for KeyError {}
+
 /// A 256-bit cluster key. `Debug` does not print the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Key {
@@ -44,6 +66,23 @@ impl Key {
     /// The secret bytes.
     pub const fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.bytes
+    }
+
+    /// Parses a key as people handle it, standard base64 (surrounding white space ignored):
+    /// the one text form of a key in keyring files, the CLI, HTTP and every binding.
+    pub fn from_base64(text: &str) -> Result<Key, KeyError> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| KeyError::NotBase64(alloc::string::ToString::to_string(&e)))?;
+        let bytes: [u8; KEY_LEN] = bytes.try_into().map_err(|b: alloc::vec::Vec<u8>| KeyError::WrongLength(b.len()))?;
+        Ok(Key { bytes })
+    }
+
+    /// The key as standard base64 text (what [`Key::from_base64`] reads).
+    pub fn to_base64(&self) -> alloc::string::String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.bytes)
     }
 
     /// One-byte hint carried in every frame sealed with this key so a receiver usually tries
@@ -303,6 +342,17 @@ impl ReplayWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_read_and_write_base64() {
+        let key = Key::from_bytes([7; KEY_LEN]);
+        let text = key.to_base64();
+        assert_eq!(Key::from_base64(&text), Ok(key.clone()));
+        assert_eq!(Key::from_base64(&alloc::format!("  {text}\n")), Ok(key), "white space around it is ignored");
+        assert_eq!(Key::from_base64("AAAA"), Err(KeyError::WrongLength(3)));
+        assert!(matches!(Key::from_base64("not base64!"), Err(KeyError::NotBase64(_))));
+        assert_eq!(alloc::string::ToString::to_string(&KeyError::WrongLength(3)), "is 3 bytes, a key is 32");
+    }
 
     fn key(b: u8) -> Key {
         Key::from_bytes([b; KEY_LEN])

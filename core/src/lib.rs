@@ -43,7 +43,7 @@ pub mod user_event;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Lifeguard, RateLimit};
-pub use crypto::{KEY_LEN, Key, Keyring, KeyringError};
+pub use crypto::{KEY_LEN, Key, KeyError, Keyring, KeyringError};
 pub use event::{Event, Member, MemberCounts, MemberView, ParseStatusError, Status};
 pub use meta::MetaError;
 pub use node::{Error, Identity, Node, Transmit};

@@ -216,6 +216,27 @@ pub enum DecodeError {
     TooManyMessages,
 }
 
+impl DecodeError {
+    /// The error's name and the byte it carries, if any, as the shared vectors
+    /// (`tests/vectors/wire.json`, `error` and `error_value`) and every binding spell them.
+    pub const fn kind(&self) -> (&'static str, Option<u8>) {
+        match *self {
+            DecodeError::Truncated => ("Truncated", None),
+            DecodeError::BadMagic => ("BadMagic", None),
+            DecodeError::UnknownVersion(v) => ("UnknownVersion", Some(v)),
+            DecodeError::UnknownFlags(f) => ("UnknownFlags", Some(f)),
+            DecodeError::EncryptionMismatch => ("EncryptionMismatch", None),
+            DecodeError::WrongLabel => ("WrongLabel", None),
+            DecodeError::Unauthenticated => ("Unauthenticated", None),
+            DecodeError::Replayed => ("Replayed", None),
+            DecodeError::Malformed => ("Malformed", None),
+            DecodeError::BadName => ("BadName", None),
+            DecodeError::MetaTooLong => ("MetaTooLong", None),
+            DecodeError::TooManyMessages => ("TooManyMessages", None),
+        }
+    }
+}
+
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
