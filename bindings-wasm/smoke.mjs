@@ -1,11 +1,11 @@
-// Loads the generated ES module (bindings-wasm/pkg/, from build.sh) the way a page does and uses
+// Loads the generated ES module (bindings-wasm/ui/pkg/, from build.sh) the way a page does and uses
 // it through its JavaScript names, which the Rust-side browser tests do not go through: two nodes
 // meet, bad input throws, a simulated node fails. Run: node bindings-wasm/smoke.mjs
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import * as rumor from './pkg/rumor_wasm.js';
+import * as rumor from './ui/pkg/rumor_wasm.js';
 
-rumor.initSync({ module: readFileSync(new URL('./pkg/rumor_wasm_bg.wasm', import.meta.url)) });
+rumor.initSync({ module: readFileSync(new URL('./ui/pkg/rumor_wasm_bg.wasm', import.meta.url)) });
 assert.deepEqual(rumor.statusNames(), ['unknown', 'alive', 'suspect', 'failed', 'left']);
 
 const config = { preset: 'local', label: 'smoke' };

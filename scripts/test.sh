@@ -58,7 +58,7 @@ if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   cargo build -p rumor-sim --locked --target wasm32-unknown-unknown
 fi
 
-step "wasm binding in headless Chromium (rumor-wasm: build the ES module, wasm-bindgen-test)"
+step "wasm binding in headless Chromium (rumor-wasm: the committed module matches its sources, wasm-bindgen-test)"
 # Installs what it needs: Debian's chromium and chromium-driver (as root), the wasm32 target and
 # wasm-bindgen-cli of Cargo.lock's wasm-bindgen version (bindings-wasm/build.sh, into
 # ~/.cache/rumor/tools). A missing prerequisite skips the step loudly instead of failing.
@@ -73,8 +73,11 @@ wasm_browser_tests() {
       skip="apt-get could not install chromium and chromium-driver"
     fi
   fi
-  if [ -z "$skip" ] && ! bindings-wasm/build.sh; then
-    # With the target and the tool in place, a failed build is the code's fault: fail.
+  # --check rebuilds the module elsewhere and compares it with the committed
+  # bindings-wasm/ui/pkg/, which the `rumor` binary serves at /ui/.
+  if [ -z "$skip" ] && ! bindings-wasm/build.sh --check; then
+    # With the target and the tool in place, a failed build or a stale ui/pkg/ is the code's
+    # fault: fail.
     if rustup target list --installed | grep -qx wasm32-unknown-unknown &&
        [ -x "${RUMOR_TOOLS:-$HOME/.cache/rumor/tools}/bin/wasm-bindgen" ]; then
       echo "bindings-wasm/build.sh failed with its prerequisites installed" >&2

@@ -8,7 +8,7 @@
 //! are `Uint8Array`s, addresses are `"ip:port"` strings, and every refusal is a thrown `Error`
 //! carrying the core's message; nothing a caller passes makes it panic.
 //!
-//! `bindings-wasm/build.sh` builds the ES module and its `.d.ts` into `bindings-wasm/pkg/`.
+//! `bindings-wasm/build.sh` builds the ES module and its `.d.ts` into `bindings-wasm/ui/pkg/` (the visualizer's copy, committed and built into the `rumor` binary).
 //! Conversions live in `convert.rs`, error mapping in `error.rs`.
 
 mod cluster;

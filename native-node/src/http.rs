@@ -15,7 +15,7 @@
 //! | `POST /v1/keys` | `{"op": "install"\|"use"\|"remove", "key": BASE64}` |
 //! | `POST /v1/leave` | leave gracefully; the agent then stops |
 //! | `GET /v1/relay` | WebSocket: hello, snapshot, then events, stats and bye ([`relay`]) |
-//! | `GET /ui/` | the directory given by `--ui-dir` (the browser visualizer), else 404 |
+//! | `GET /ui/` | the browser visualizer ([`crate::ui`]): built in, or the directory given by `--ui-dir` |
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -23,17 +23,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::map_response;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
-use tower_http::services::ServeDir;
 
 use rumor_agent::{Error, Handle, KeyOp, MemberInfo, keys};
 
@@ -52,10 +50,6 @@ pub struct HttpOptions {
 /// The router for an agent, and the relay it serves (to wait for its connections to close).
 pub fn router(handle: Handle, options: &HttpOptions) -> (Router, Relay) {
     let relay = Relay::new(handle.clone(), &options.label);
-    let ui = match &options.ui_dir {
-        Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)).layer(map_response(redirect_under_ui)),
-        None => Router::new().route("/ui/", get(no_ui)).route("/ui/{*path}", get(no_ui)),
-    };
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -66,9 +60,8 @@ pub fn router(handle: Handle, options: &HttpOptions) -> (Router, Relay) {
         .route("/v1/keys", get(list_keys).post(change_keys))
         .route("/v1/leave", axum::routing::post(leave))
         .route("/v1/relay", get(relay::upgrade).with_state(relay.clone()))
-        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .with_state(handle)
-        .merge(ui);
+        .merge(crate::ui::router(options.ui_dir.as_deref()));
     (router, relay)
 }
 
@@ -80,26 +73,6 @@ pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, options: H
         tracing::error!("HTTP server: {e}");
     }
     relay.drain().await;
-}
-
-/// `ServeDir` sees paths without the `/ui` prefix, so its redirect from a directory to the
-/// directory with a slash (`/ui/js` to `/ui/js/`) would leave the prefix out: put it back.
-async fn redirect_under_ui(mut res: Response) -> Response {
-    if res.status().is_redirection() {
-        let location = res.headers().get(header::LOCATION).and_then(|l| l.to_str().ok());
-        let fixed =
-            location.filter(|l| l.starts_with('/')).and_then(|l| HeaderValue::from_str(&format!("/ui{l}")).ok());
-        if let Some(fixed) = fixed {
-            res.headers_mut().insert(header::LOCATION, fixed);
-        }
-    }
-    res
-}
-
-async fn no_ui() -> Response {
-    let text = "no UI is served here: start the agent with --ui-dir PATH (or RUMOR_UI_DIR, or ui_dir in the \
-                TOML file) to serve that directory at /ui/\n";
-    (StatusCode::NOT_FOUND, text).into_response()
 }
 
 /// An error body: `{"error": "..."}`.

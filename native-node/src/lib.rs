@@ -1,7 +1,7 @@
 //! `rumor-node`: the `rumor` binary and everything operator-facing around the embeddable agent
 //! ([`rumor_agent`]): the CLI's configuration (flags, `RUMOR_*` environment, TOML; [`config`]),
 //! the HTTP observability and control interface ([`http`], [`metrics`]) with its live WebSocket
-//! relay ([`relay`]), mDNS discovery, the client commands ([`client`]), `rumor demo` and
+//! relay ([`relay`]) and the built-in browser visualizer ([`ui`]), mDNS discovery, the client commands ([`client`]), `rumor demo` and
 //! `rumor sim`, and the binary's allocator.
 //! [`serve::Server`] runs an agent with its HTTP server and mDNS, as `rumor agent` does.
 //!
@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod relay;
 pub mod serve;
 pub mod simulate;
+pub mod ui;
 
 pub use config::{AgentArgs, ServeConfig};
 pub use rumor_agent::{self, AgentConfig, ConfigError, Handle, NodeMetrics};

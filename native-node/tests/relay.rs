@@ -272,6 +272,21 @@ fn relay_says_bye_when_the_agent_leaves() {
 }
 
 /// The status and `Location` of a redirect.
+/// `GET path`: the status, the head (lowercase) and the body's bytes.
+fn http_get_bytes(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(secs(5))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let head = String::from_utf8_lossy(&raw[..end]).to_lowercase();
+    assert!(!head.contains("transfer-encoding: chunked"), "GET {path}: expected a plain body");
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, raw[end + 4..].to_vec())
+}
+
 fn redirect(addr: SocketAddr, path: &str) -> (u16, String) {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -287,10 +302,11 @@ fn redirect(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, location.trim().to_owned())
 }
 
-/// `--ui-dir` serves a directory at /ui/ (and /ui redirects there); without it /ui/ answers 404
-/// saying how to enable it; a directory that does not exist is a config error naming `ui_dir`.
+/// `--ui-dir` serves a directory at /ui/ (and /ui redirects there); without it /ui/ is the
+/// built-in visualizer, byte for byte `bindings-wasm/ui/`; a directory that does not exist is a
+/// config error naming `ui_dir`.
 #[test]
-fn ui_dir_is_served_at_ui() {
+fn ui_is_served_at_ui() {
     let mut c = Cluster::new("relay-ui");
     let dir = c.path("ui");
     std::fs::create_dir_all(dir.join("js")).unwrap();
@@ -316,10 +332,21 @@ fn ui_dir_is_served_at_ui() {
     // The API beside it is unchanged.
     assert_eq!(c.agent("ui").members().unwrap().self_name, "ui");
 
-    let (status, body) = http_get(plain, "/ui/").unwrap();
-    assert_eq!(status, 404);
-    assert!(body.contains("--ui-dir"), "the 404 says how to enable the UI: {body}");
-    assert_eq!(http_get(plain, "/ui/index.html").unwrap().0, 404);
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bindings-wasm/ui");
+    assert_eq!(redirect(plain, "/ui"), (308, "/ui/".to_owned()), "/ui redirects to /ui/");
+    for (path, file, mime) in [
+        ("/ui/", "index.html", "text/html"),
+        ("/ui/app.js", "app.js", "text/javascript"),
+        ("/ui/pkg/rumor_wasm_bg.wasm", "pkg/rumor_wasm_bg.wasm", "application/wasm"),
+    ] {
+        let (status, head, body) = http_get_bytes(plain, path);
+        assert_eq!(status, 200, "GET {path}");
+        assert_eq!(body, std::fs::read(page.join(file)).unwrap(), "GET {path} is {file}");
+        assert!(head.contains(&format!("content-type: {mime}")), "GET {path}: {head}");
+    }
+    let (status, body) = http_get(plain, "/ui/missing.js").unwrap();
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(http_get(plain, "/ui/../Cargo.toml").unwrap().0, 404);
 
     let missing = c.path("no-such-dir").display().to_string();
     let out = run_rumor(&["agent", "--http", "off", "--ui-dir", &missing], &[], secs(10));
