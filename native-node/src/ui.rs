@@ -45,10 +45,9 @@ const ASSETS: &[Asset] = &[
 pub fn router<S: Clone + Send + Sync + 'static>(dir: Option<&Path>) -> Router<S> {
     let ui = match dir {
         Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)).layer(map_response(redirect_under_ui)),
-        None => Router::new().route("/ui/", get(|| async { built_in("index.html") })).route(
-            "/ui/{*path}",
-            get(|UrlPath(path): UrlPath<String>| async move { built_in(&path) }),
-        ),
+        None => Router::new()
+            .route("/ui/", get(|| async { built_in("index.html") }))
+            .route("/ui/{*path}", get(|UrlPath(path): UrlPath<String>| async move { built_in(&path) })),
     };
     ui.route("/ui", get(|| async { Redirect::permanent("/ui/") }))
 }
@@ -84,6 +83,7 @@ async fn redirect_under_ui(mut res: Response) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::ASSETS;
 
