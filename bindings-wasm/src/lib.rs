@@ -18,7 +18,7 @@ mod node;
 mod wire;
 
 pub use cluster::Cluster;
-pub use node::Node;
+pub use node::{Node, preset_timings};
 pub use wire::{decode_body, decode_frame, decode_meta, decode_user_event, encode_meta, encode_user_event};
 
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -43,6 +43,8 @@ export type RumorEvent =
 export type ClusterEvent = RumorEvent & { node: number; time: number };
 /** Members by status. */
 export interface MemberCounts { alive: number; suspect: number; failed: number; left: number; }
+/** A preset's timings (milliseconds) and fan-outs, from `presetTimings`. */
+export interface PresetTimings { probeIntervalMs: number; probeTimeoutMs: number; indirectChecks: number; suspicionMult: number; suspicionMaxMult: number; retransmitMult: number; gossipIntervalMs: number; gossipFanout: number; pushPullIntervalMs: number; }
 /** The core's counters (`Stats`), by their names (`packets_in`, `dropped_auth`, …). */
 export type Stats = Record<string, number>;
 /** The simulated network's counters. */

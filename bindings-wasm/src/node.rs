@@ -23,6 +23,30 @@ pub(crate) fn preset(name: &str) -> Result<Config, JsError> {
     })
 }
 
+/// A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
+/// epidemic model beside the real nodes, or to say how long detection should take. Read from
+/// `Config::preset`, so the page never keeps its own copy.
+#[wasm_bindgen(js_name = presetTimings, unchecked_return_type = "PresetTimings")]
+pub fn preset_timings(name: &str) -> Result<JsValue, JsError> {
+    let c = preset(name)?;
+    let ms = |d: core::time::Duration| JsValue::from_f64(d.as_secs_f64() * 1000.0);
+    let object: JsValue = Object::new().into();
+    for (key, value) in [
+        ("probeIntervalMs", ms(c.probe_interval)),
+        ("probeTimeoutMs", ms(c.probe_timeout)),
+        ("indirectChecks", JsValue::from(c.indirect_checks)),
+        ("suspicionMult", JsValue::from(c.suspicion_mult)),
+        ("suspicionMaxMult", JsValue::from(c.suspicion_max_mult)),
+        ("retransmitMult", JsValue::from(c.retransmit_mult)),
+        ("gossipIntervalMs", ms(c.gossip_interval)),
+        ("gossipFanout", JsValue::from(c.gossip_fanout)),
+        ("pushPullIntervalMs", ms(c.push_pull_interval)),
+    ] {
+        set(&object, key, &value);
+    }
+    Ok(object)
+}
+
 /// A config from undefined (the `lan` preset), a preset name, or an object `{preset, label,
 /// keys, lifeguard}` (every field optional; `keys` is an array of base64 strings or 32-byte
 /// `Uint8Array`s, the primary first; `lifeguard: false` is plain SWIM).

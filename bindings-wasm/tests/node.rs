@@ -214,3 +214,20 @@ fn refusals_are_exceptions() {
     a.handle_timeout(-1.0);
     assert!(a.poll_timeout().is_some());
 }
+
+/// `presetTimings` reads the core's presets (no copy in the page), in milliseconds.
+#[wasm_bindgen_test]
+fn preset_timings_are_the_cores() {
+    for name in rumor_core::Config::PRESETS {
+        let c = rumor_core::Config::preset(name).unwrap();
+        let t = json(&rumor_wasm::preset_timings(name).map_err(JsValue::from).unwrap());
+        let ms = |d: core::time::Duration| Some(d.as_secs_f64() * 1000.0);
+        assert_eq!(t["gossipIntervalMs"].as_f64(), ms(c.gossip_interval), "{name}");
+        assert_eq!(t["gossipFanout"].as_f64(), Some(f64::from(c.gossip_fanout)), "{name}");
+        assert_eq!(t["probeIntervalMs"].as_f64(), ms(c.probe_interval), "{name}");
+        assert_eq!(t["suspicionMult"].as_f64(), Some(f64::from(c.suspicion_mult)), "{name}");
+    }
+    let e = rumor_wasm::preset_timings("fast").map_err(JsValue::from).unwrap_err();
+    let message = String::from(e.dyn_ref::<js_sys::Error>().unwrap().message());
+    assert!(message.contains("unknown preset") && message.contains("lan"), "{message}");
+}

@@ -61,7 +61,7 @@ pub fn router(handle: Handle, options: &HttpOptions) -> (Router, Relay) {
         .route("/v1/leave", axum::routing::post(leave))
         .route("/v1/relay", get(relay::upgrade).with_state(relay.clone()))
         .with_state(handle)
-        .merge(crate::ui::router(options.ui_dir.as_deref()));
+        .merge(crate::ui::router(options.ui_dir.as_deref(), crate::ui::Site::Agent));
     (router, relay)
 }
 

@@ -41,15 +41,32 @@ const ASSETS: &[Asset] = &[
     asset!("pkg/rumor_wasm_bg.wasm.d.ts", "text/plain; charset=utf-8"),
 ];
 
-/// The routes under `/ui`: the built-in page, or `dir` from disk.
-pub fn router<S: Clone + Send + Sync + 'static>(dir: Option<&Path>) -> Router<S> {
+/// What serves the page, which tells the page where its data is: `GET /ui/site.json` answers
+/// `{"served_by": "agent"}` (the relay is beside the page, at `/v1/relay`) or `"demo"`
+/// (`rumor demo`'s console: the nodes are listed at `/v1/demo`). A page that cannot read it
+/// was opened from elsewhere and starts in simulate mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// `rumor agent`'s HTTP listener.
+    Agent,
+    /// `rumor demo`'s console.
+    Demo,
+}
+
+/// The routes under `/ui`: the built-in page, or `dir` from disk, and `site.json`.
+pub fn router<S: Clone + Send + Sync + 'static>(dir: Option<&Path>, site: Site) -> Router<S> {
+    let served_by = match site {
+        Site::Agent => "agent",
+        Site::Demo => "demo",
+    };
+    let site = move || async move { axum::Json(serde_json::json!({ "served_by": served_by })) };
     let ui = match dir {
         Some(dir) => Router::new().nest_service("/ui/", ServeDir::new(dir)).layer(map_response(redirect_under_ui)),
         None => Router::new()
             .route("/ui/", get(|| async { built_in("index.html") }))
             .route("/ui/{*path}", get(|UrlPath(path): UrlPath<String>| async move { built_in(&path) })),
     };
-    ui.route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+    ui.route("/ui/site.json", get(site)).route("/ui", get(|| async { Redirect::permanent("/ui/") }))
 }
 
 fn built_in(path: &str) -> Response {

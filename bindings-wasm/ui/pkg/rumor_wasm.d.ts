@@ -18,6 +18,8 @@ export type RumorEvent =
 export type ClusterEvent = RumorEvent & { node: number; time: number };
 /** Members by status. */
 export interface MemberCounts { alive: number; suspect: number; failed: number; left: number; }
+/** A preset's timings (milliseconds) and fan-outs, from `presetTimings`. */
+export interface PresetTimings { probeIntervalMs: number; probeTimeoutMs: number; indirectChecks: number; suspicionMult: number; suspicionMaxMult: number; retransmitMult: number; gossipIntervalMs: number; gossipFanout: number; pushPullIntervalMs: number; }
 /** The core's counters (`Stats`), by their names (`packets_in`, `dropped_auth`, …). */
 export type Stats = Record<string, number>;
 /** The simulated network's counters. */
@@ -292,6 +294,13 @@ export function encodeMeta(map: Record<string, string>, maxLen?: number | null):
 export function encodeUserEvent(name: string, payload: Uint8Array | number[]): Uint8Array;
 
 /**
+ * A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
+ * epidemic model beside the real nodes, or to say how long detection should take. Read from
+ * `Config::preset`, so the page never keeps its own copy.
+ */
+export function presetTimings(name: string): PresetTimings;
+
+/**
  * The member status names by code, as [`Cluster::view`] and [`Cluster::matrix`] report them:
  * code 0 is `"unknown"` (the observer does not know the member), then the core's statuses in
  * the order of `Status::ALL`, each by its name (`Status::as_str`).
@@ -350,6 +359,7 @@ export interface InitOutput {
     readonly node_sendEvent: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly node_setMeta: (a: number, b: any, c: number) => [number, number];
     readonly node_stats: (a: number) => [number, number, number];
+    readonly presetTimings: (a: number, b: number) => [number, number, number];
     readonly statusNames: () => [number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;
     readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;

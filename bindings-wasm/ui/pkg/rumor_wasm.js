@@ -649,6 +649,23 @@ export function encodeUserEvent(name, payload) {
 }
 
 /**
+ * A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
+ * epidemic model beside the real nodes, or to say how long detection should take. Read from
+ * `Config::preset`, so the page never keeps its own copy.
+ * @param {string} name
+ * @returns {PresetTimings}
+ */
+export function presetTimings(name) {
+    const ptr0 = passStringToWasm0(name, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+    const len0 = WASM_VECTOR_LEN;
+    const ret = wasm.presetTimings(ptr0, len0);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
  * The member status names by code, as [`Cluster::view`] and [`Cluster::matrix`] report them:
  * code 0 is `"unknown"` (the observer does not know the member), then the core's statuses in
  * the order of `Status::ALL`, each by its name (`Status::as_str`).

@@ -1,0 +1,385 @@
+// End-to-end tests of the browser visualizer (/ui/, bindings-wasm/ui/) served by real
+// `rumor agent` processes, in Debian's headless Chromium. Two scenarios:
+//
+//   simulate  one agent serves /ui/?mode=simulate&nodes=200&seed=1; the in-page simulator
+//             (wasm) is driven through the page's own controls: kill node 17 by clicking its
+//             dot (every running node sees it failed), split the cluster in two halves
+//             (each side suspects or fails the other), heal (one view again, node 17 failed).
+//   live      five agents node-1..node-5 on 127.0.0.1; the page served by node-1 in live mode
+//             shows all five alive; SIGKILL node-3 → failed within 20 s; restart it → alive;
+//             restart node-1 itself → the page reconnects by itself and shows five alive.
+//
+// In both, any console error or uncaught page error during the scenario fails it.
+//
+// Usage: node e2e.mjs [simulate|live ...]   (default: both). Prints PASS/FAIL lines; exits 1 on
+// any failure. Artifacts (screenshots, console logs, agent logs) go to ARTIFACTS (lib.mjs).
+
+import fs from "node:fs";
+import path from "node:path";
+import {
+  ARTIFACTS, Agent, RUMOR, cleanupAll, closeBrowser, dumpAgents, freePort, launchBrowser, mkdirp,
+  say, scaled, sleep, waitReady, waitUntil, watchConsole, withTimeout,
+} from "./lib.mjs";
+
+const VIEWPORT = { width: 1400, height: 1000 };
+const artifacts = [];
+
+function artifact(file) {
+  const p = path.join(ARTIFACTS, file);
+  artifacts.push(p);
+  return p;
+}
+
+async function screenshot(page, file) {
+  const p = artifact(file);
+  await page.screenshot({ path: p, fullPage: true });
+  say(`screenshot ${p}`);
+}
+
+/** `page.waitForFunction` with a readable timeout message that includes `describe()`'s output. */
+async function waitPage(page, what, ms, fn, arg, describe) {
+  const t = Date.now();
+  try {
+    await page.waitForFunction(fn, arg, { timeout: ms, polling: 250 });
+  } catch (e) {
+    let state = "";
+    if (describe) {
+      try {
+        state = `\n  state: ${JSON.stringify(await page.evaluate(describe, arg))}`;
+      } catch (e2) {
+        state = `\n  (state unavailable: ${e2.message.split("\n")[0]})`;
+      }
+    }
+    throw new Error(`${what}: not reached within ${(ms / 1000).toFixed(0)} s (${e.message.split("\n")[0]})${state}`);
+  }
+  return Date.now() - t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) simulate
+
+// In-page helpers (run by page.waitForFunction / page.evaluate; they only see their argument).
+
+/** Every running (state 1) or stalled node's row shows `dead` as failed (3). */
+function allSeeFailed(dead) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states();
+  for (let i = 0; i < n; i++) if (i !== dead && st[i] !== 0 && m[i * n + dead] !== 3) return false;
+  return true;
+}
+
+function describeFailed(dead) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states();
+  const counts = {};
+  let running = 0;
+  for (let i = 0; i < n; i++) {
+    if (i === dead || st[i] === 0) continue;
+    running++;
+    counts[m[i * n + dead]] = (counts[m[i * n + dead]] || 0) + 1;
+  }
+  return { virtualMs: s.now(), stateOfDead: st[dead], running, codesSeenForDead: counts };
+}
+
+/** Some running node of each half sees some running node of the other half suspect or failed. */
+function halvesSplit(skip) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states(), h = Math.floor(n / 2);
+  const up = (i) => i !== skip && st[i] !== 0;
+  const sees = (a0, a1, b0, b1) => {
+    for (let i = a0; i < a1; i++) {
+      if (!up(i)) continue;
+      for (let j = b0; j < b1; j++) if (up(j) && (m[i * n + j] === 2 || m[i * n + j] === 3)) return true;
+    }
+    return false;
+  };
+  return sees(0, h, h, n) && sees(h, n, 0, h);
+}
+
+function describeHalves(skip) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states(), h = Math.floor(n / 2);
+  const up = (i) => i !== skip && st[i] !== 0;
+  const count = (a0, a1, b0, b1) => {
+    const c = {};
+    for (let i = a0; i < a1; i++) {
+      if (!up(i)) continue;
+      for (let j = b0; j < b1; j++) if (up(j)) c[m[i * n + j]] = (c[m[i * n + j]] || 0) + 1;
+    }
+    return c;
+  };
+  return { virtualMs: s.now(), firstHalfSeesSecond: count(0, h, h, n), secondHalfSeesFirst: count(h, n, 0, h), netStats: s.netStats ? s.netStats() : undefined };
+}
+
+/** Every running node sees every other running node alive, and `dead` failed. */
+function healed(dead) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states();
+  for (let i = 0; i < n; i++) {
+    if (st[i] === 0) continue;
+    for (let j = 0; j < n; j++) {
+      if (i === j) continue;
+      const want = j === dead ? 3 : st[j] === 0 ? null : 1;
+      if (want !== null && m[i * n + j] !== want) return false;
+    }
+  }
+  return true;
+}
+
+function describeHealed(dead) {
+  const s = window.rumorUI.sim, n = s.size, m = s.matrix(), st = s.states();
+  const wrong = {};
+  let example = null;
+  for (let i = 0; i < n; i++) {
+    if (st[i] === 0) continue;
+    for (let j = 0; j < n; j++) {
+      if (i === j || (st[j] === 0 && j !== dead)) continue;
+      const want = j === dead ? 3 : 1;
+      if (m[i * n + j] !== want) {
+        const k = `${j === dead ? "dead" : "live"} member seen as ${m[i * n + j]}`;
+        wrong[k] = (wrong[k] || 0) + 1;
+        example ??= { observer: i, member: j, code: m[i * n + j] };
+      }
+    }
+  }
+  return { virtualMs: s.now(), wrong, example };
+}
+
+async function simulateScenario(ctx) {
+  const logDir = mkdirp(path.join(ARTIFACTS, "logs", "simulate"));
+  const agent = new Agent({ name: "node-1", port: await freePort(), logDir });
+  ctx.agents.push(agent);
+  await agent.start();
+  say(`agent node-1 serving http://${agent.http}/ui/ (log ${agent.log})`);
+
+  ctx.browser = await launchBrowser();
+  const page = await ctx.browser.newPage({ viewport: VIEWPORT });
+  watchConsole(page, ctx.console, ctx.errors);
+  const url = `http://${agent.http}/ui/?mode=simulate&nodes=200&seed=1`;
+  say(`open ${url}`);
+  await page.goto(url, { waitUntil: "load", timeout: scaled(20000) });
+  const readyMs = await waitReady(page, scaled(60000));
+  const info = await page.evaluate(() => ({ mode: window.rumorUI.mode, size: window.rumorUI.sim.size, now: window.rumorUI.sim.now() }));
+  say(`ready after ${readyMs} ms: mode=${info.mode} size=${info.size} virtual=${info.now} ms`);
+  if (info.mode !== "simulate") throw new Error(`rumorUI.mode is ${JSON.stringify(info.mode)}, want "simulate"`);
+  if (info.size !== 200) throw new Error(`rumorUI.sim.size is ${info.size}, want 200`);
+
+  // Kill node 17 by clicking its dot with the `kill` action, at the highest speed.
+  await page.selectOption("#sim-action", "kill");
+  const speed = await page.$eval("#speed", (el) => {
+    el.value = el.max;
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+    return { value: el.value, min: el.min, max: el.max };
+  });
+  say(`#speed set to ${speed.value} (range ${speed.min}..${speed.max})`);
+  const dot = await page.evaluate(() => window.rumorUI.sim.nodeCenter(17));
+  say(`node 17's dot at (${dot.x.toFixed(1)}, ${dot.y.toFixed(1)}); click`);
+  await page.mouse.click(dot.x, dot.y);
+  await waitPage(page, "node 17 killed by the click (rumorUI.sim.states()[17] === 0)", scaled(5000),
+    () => window.rumorUI.sim.states()[17] === 0, null,
+    () => ({ state17: window.rumorUI.sim.states()[17], nodeInfo: document.querySelector("#node-info")?.textContent }));
+  const nodeInfo = await page.$eval("#node-info", (el) => el.textContent.trim().replace(/\s+/g, " "));
+  say(`#node-info: ${JSON.stringify(nodeInfo.slice(0, 200))}`);
+  if (!/17/.test(nodeInfo)) throw new Error(`#node-info does not describe node 17: ${JSON.stringify(nodeInfo)}`);
+  const v0 = await page.evaluate(() => window.rumorUI.sim.now());
+  let took = await waitPage(page, "every running node sees node 17 failed", scaled(90000), allSeeFailed, 17, describeFailed);
+  let v1 = await page.evaluate(() => window.rumorUI.sim.now());
+  say(`every running node sees node 17 failed: ${(took / 1000).toFixed(1)} s real, ${((v1 - v0) / 1000).toFixed(1)} s virtual`);
+  await screenshot(page, "simulate-killed.png");
+
+  // Partition into halves 0..99 | 100..199.
+  await page.click("#partition");
+  const p0 = await page.evaluate(() => window.rumorUI.sim.now());
+  took = await waitPage(page, "each half sees some node of the other half suspect or failed", scaled(90000), halvesSplit, 17, describeHalves);
+  v1 = await page.evaluate(() => window.rumorUI.sim.now());
+  say(`partition detected on both sides: ${(took / 1000).toFixed(1)} s real, ${((v1 - p0) / 1000).toFixed(1)} s virtual`);
+  await screenshot(page, "simulate-partition.png");
+
+  // Heal: one view again.
+  await page.click("#heal");
+  const h0 = await page.evaluate(() => window.rumorUI.sim.now());
+  took = await waitPage(page, "after #heal every running node sees every other running node alive and node 17 failed", scaled(180000), healed, 17, describeHealed);
+  v1 = await page.evaluate(() => window.rumorUI.sim.now());
+  say(`healed: ${(took / 1000).toFixed(1)} s real, ${((v1 - h0) / 1000).toFixed(1)} s virtual`);
+  await screenshot(page, "simulate-healed.png");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) live
+
+/** Each `tr[data-name=NAME] td.state` text, trimmed (missing rows absent). */
+function tableStates() {
+  const out = {};
+  for (const tr of document.querySelectorAll("#live-members tbody tr[data-name]")) {
+    out[tr.dataset.name] = tr.querySelector("td.state")?.textContent.trim();
+  }
+  return out;
+}
+
+function tableHas([names, state]) {
+  for (const n of names) {
+    const td = document.querySelector(`#live-members tbody tr[data-name="${n}"] td.state`);
+    if (!td || td.textContent.trim() !== state) return false;
+  }
+  return true;
+}
+
+function liveState() {
+  const out = { table: {}, status: document.querySelector("#live-status")?.textContent.trim(), relays: null };
+  for (const tr of document.querySelectorAll("#live-members tbody tr[data-name]")) {
+    out.table[tr.dataset.name] = tr.querySelector("td.state")?.textContent.trim();
+  }
+  try {
+    out.relays = window.rumorUI.live.relays();
+  } catch (e) {
+    out.relays = `(relays() threw ${e.message})`;
+  }
+  return out;
+}
+
+async function liveScenario(ctx) {
+  const logDir = mkdirp(path.join(ARTIFACTS, "logs", "live"));
+  const names = ["node-1", "node-2", "node-3", "node-4", "node-5"];
+  const agents = [];
+  for (const name of names) {
+    const join = agents.length ? [agents[0].addr] : [];
+    const a = new Agent({ name, port: await freePort(), join, logDir });
+    ctx.agents.push(a);
+    agents.push(a);
+    await a.start();
+  }
+  const [n1, , n3] = agents;
+  say(`agents: ${agents.map((a) => `${a.name}=${a.addr}`).join(" ")}`);
+  const allAlive = async (a) => {
+    const v = await a.members();
+    const bad = names.filter((n) => v.members.find((m) => m.name === n)?.state !== "alive");
+    if (bad.length) throw new Error(`${a.name} sees ${bad.map((n) => `${n}=${v.members.find((m) => m.name === n)?.state}`).join(", ")}`);
+    return true;
+  };
+  await waitUntil("every agent seeing all five alive", scaled(30000), async () => {
+    for (const a of agents) await allAlive(a);
+    return true;
+  });
+  say("cluster formed: every agent sees all five alive (GET /v1/members)");
+
+  ctx.browser = await launchBrowser();
+  const page = await ctx.browser.newPage({ viewport: VIEWPORT });
+  watchConsole(page, ctx.console, ctx.errors);
+  const url = `http://${n1.http}/ui/?mode=live`;
+  say(`open ${url}`);
+  await page.goto(url, { waitUntil: "load", timeout: scaled(20000) });
+  const readyMs = await waitReady(page, scaled(30000));
+  const mode = await page.evaluate(() => window.rumorUI.mode);
+  say(`ready after ${readyMs} ms: mode=${mode}`);
+  if (mode !== "live") throw new Error(`rumorUI.mode is ${JSON.stringify(mode)}, want "live"`);
+  await waitPage(page, "the table shows all five alive", scaled(15000), tableHas, [names, "alive"], liveState);
+  const relays = await page.evaluate(() => window.rumorUI.live.relays());
+  say(`table: all five alive; relays: ${JSON.stringify(relays)}`);
+  if (!relays.length || !relays.every((r) => r.state === "open")) throw new Error(`relays not all open: ${JSON.stringify(relays)}`);
+  const view1 = await page.evaluate(() => window.rumorUI.live.view("node-1"));
+  if (!view1 || names.some((n) => view1[n] !== "alive")) throw new Error(`rumorUI.live.view("node-1") is ${JSON.stringify(view1)}, want all five alive`);
+
+  // Crash node-3.
+  await n3.kill();
+  say("SIGKILL node-3");
+  let took = await waitPage(page, "node-3 shown failed", scaled(20000), tableHas, [["node-3"], "failed"], liveState);
+  say(`node-3 shown failed after ${(took / 1000).toFixed(1)} s`);
+
+  // Restart it, same flags and ports.
+  await n3.start();
+  say("node-3 restarted");
+  took = await waitPage(page, "node-3 shown alive again", scaled(30000), tableHas, [["node-3"], "alive"], liveState);
+  say(`node-3 shown alive after ${(took / 1000).toFixed(1)} s`);
+  await waitPage(page, "the table shows all five alive", scaled(15000), tableHas, [names, "alive"], liveState);
+
+  // Restart node-1, the agent that served the page and whose relay it reads. A restarted seed
+  // with no seeds of its own would stay alone, so it joins through node-2 this time.
+  await page.evaluate(() => {
+    window.__relayStates = [];
+    window.__relayTimer = setInterval(() => {
+      const s = window.rumorUI.live.relays().map((r) => r.state).join(",");
+      if (window.__relayStates[window.__relayStates.length - 1] !== s) window.__relayStates.push(s);
+    }, 50);
+  });
+  await n1.terminate();
+  say("SIGTERM node-1: exited");
+  await waitPage(page, "the page noticing node-1's relay is gone (a relay not 'open')", scaled(15000),
+    () => window.rumorUI.live.relays().some((r) => r.state !== "open"), null, liveState);
+  say(`page noticed: ${JSON.stringify(await page.evaluate(() => window.rumorUI.live.relays()))}`);
+  await sleep(1000);
+  n1.join = [agents[1].addr];
+  await n1.start();
+  say(`node-1 restarted on ${n1.addr} (--join ${n1.join})`);
+  took = await waitPage(page, "the page reconnecting by itself (every relay 'open')", scaled(30000),
+    () => window.rumorUI.live.relays().every((r) => r.state === "open"), null, liveState);
+  say(`relays open again after ${(took / 1000).toFixed(1)} s`);
+  took = await waitPage(page, "the table shows all five alive after node-1's restart", scaled(30000), tableHas, [names, "alive"], liveState);
+  const states = await page.evaluate(() => {
+    clearInterval(window.__relayTimer);
+    return window.__relayStates;
+  });
+  say(`table shows all five alive (${(took / 1000).toFixed(1)} s more); relay states seen: ${states.join(" → ")}`);
+  const status = await page.$eval("#live-status", (el) => el.textContent.trim());
+  say(`#live-status: ${JSON.stringify(status)}`);
+  await screenshot(page, "live.png");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const SCENARIOS = {
+  simulate: { fn: simulateScenario, timeout: 420000 },
+  live: { fn: liveScenario, timeout: 240000 },
+};
+
+async function run(name) {
+  const { fn, timeout } = SCENARIOS[name];
+  const ctx = { agents: [], browser: null, console: [], errors: [] };
+  say(`=== ${name} ===`);
+  let error = null;
+  try {
+    await withTimeout(`scenario ${name}`, scaled(timeout), () => fn(ctx));
+    if (ctx.errors.length) {
+      throw new Error(`${ctx.errors.length} console error(s) / page error(s):\n  ${ctx.errors.join("\n  ")}`);
+    }
+  } catch (e) {
+    error = e;
+    try {
+      const page = ctx.browser?.contexts()[0]?.pages()[0];
+      if (page) await withTimeout("failure screenshot", 10000, () => screenshot(page, `${name}-failure.png`));
+    } catch {}
+    try {
+      console.log(await withTimeout("agent dump", 15000, () => dumpAgents(ctx.agents)));
+    } catch {}
+  } finally {
+    await closeBrowser(ctx.browser);
+    for (const a of ctx.agents) await a.kill();
+    const logFile = artifact(`${name}-console.log`);
+    fs.writeFileSync(logFile, ctx.console.join("\n") + "\n");
+    say(`console log ${logFile} (${ctx.console.length} messages, ${ctx.errors.length} errors)`);
+    if (ctx.errors.length) console.log(`console errors / page errors:\n  ${ctx.errors.join("\n  ")}`);
+    for (const a of ctx.agents) if (a.log) artifacts.push(a.log);
+  }
+  if (error) {
+    console.log(`FAIL ${name}: ${error.message}`);
+    return false;
+  }
+  console.log(`PASS ${name}`);
+  return true;
+}
+
+async function main() {
+  if (!fs.existsSync(RUMOR)) throw new Error(`no rumor binary at ${RUMOR} (cargo build -p rumor-node --release --locked)`);
+  mkdirp(ARTIFACTS);
+  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SCENARIOS);
+  for (const w of wanted) if (!SCENARIOS[w]) throw new Error(`unknown scenario ${w}; known: ${Object.keys(SCENARIOS).join(", ")}`);
+  const results = [];
+  for (const w of wanted) results.push([w, await run(w)]);
+  await cleanupAll();
+  console.log("\nartifacts:");
+  for (const a of artifacts) console.log(`  ${a}`);
+  const failed = results.filter(([, ok]) => !ok).map(([w]) => w);
+  console.log(`\nbrowser e2e: ${results.length - failed.length} passed, ${failed.length} failed${failed.length ? ` (${failed.join(", ")})` : ""}`);
+  process.exit(failed.length ? 1 : 0);
+}
+
+main().catch(async (e) => {
+  console.log(`FAIL: ${e.stack || e.message}`);
+  await cleanupAll();
+  process.exit(1);
+});
