@@ -24,6 +24,9 @@ export function legends() {
   }
 }
 
+/** How telling each status is when a pixel stands for several cells (see `draw`). */
+const RANK = { failed: 4, suspect: 3, left: 2, unknown: 1, alive: 0 };
+
 /**
  * The N×M matrix on a canvas: one cell per (observer, member), coloured by status code,
  * drawn at one pixel per cell into an off-screen image and scaled up (or down) to the canvas.
@@ -33,6 +36,7 @@ export class MatrixView {
     this.canvas = canvas;
     this.ctx = canvas.getContext('2d');
     this.palette = names.map((s) => rgb(COLOURS[s] ?? COLOURS.unknown));
+    this.rank = names.map((s) => RANK[s] ?? 0);
     this.image = null;
   }
 
@@ -41,17 +45,28 @@ export class MatrixView {
    * observer), `labels` (optional) names the rows and columns when there is room.
    */
   draw(codes, rows, cols, dim = () => false, labels = null) {
-    if (!this.image || this.image.width !== cols || this.image.height !== rows) {
-      this.off = new OffscreenCanvas(Math.max(cols, 1), Math.max(rows, 1));
-      this.image = new ImageData(Math.max(cols, 1), Math.max(rows, 1));
+    // More cells than pixels: each pixel shows a block of cells by its most telling status
+    // (failed, then suspect, left, unknown, alive), so one node's news is not scaled away.
+    const b = Math.max(1, Math.ceil(Math.max(rows / this.canvas.height, cols / this.canvas.width)));
+    const h = Math.ceil(rows / b), w = Math.ceil(cols / b);
+    if (!this.image || this.image.width !== Math.max(w, 1) || this.image.height !== Math.max(h, 1)) {
+      this.off = new OffscreenCanvas(Math.max(w, 1), Math.max(h, 1));
+      this.image = new ImageData(Math.max(w, 1), Math.max(h, 1));
     }
     const px = this.image.data;
-    for (let r = 0; r < rows; r++) {
-      const alpha = dim(r) ? 70 : 255;
-      for (let c = 0; c < cols; c++) {
-        const [R, G, B] = this.palette[codes[r * cols + c]] ?? this.palette[0];
-        const o = (r * cols + c) * 4;
-        px[o] = R; px[o + 1] = G; px[o + 2] = B; px[o + 3] = alpha;
+    for (let R = 0; R < h; R++) {
+      for (let C = 0; C < w; C++) {
+        const RANKS = this.rank;
+        let code = codes[R * b * cols + C * b], rank = RANKS[code] ?? 0;
+        for (let r = R * b; b > 1 && r < Math.min(rows, R * b + b); r++) {
+          for (let c = C * b; c < Math.min(cols, C * b + b); c++) {
+            const k = codes[r * cols + c];
+            if ((RANKS[k] ?? 0) > rank) { code = k; rank = RANKS[k]; }
+          }
+        }
+        const [red, green, blue] = this.palette[code] ?? this.palette[0];
+        const o = (R * w + C) * 4;
+        px[o] = red; px[o + 1] = green; px[o + 2] = blue; px[o + 3] = dim(R * b) ? 70 : 255;
       }
     }
     this.off.getContext('2d').putImageData(this.image, 0, 0);
@@ -62,7 +77,7 @@ export class MatrixView {
     ctx.imageSmoothingEnabled = false;
     const cell = Math.min((canvas.width - pad) / cols, (canvas.height - top) / rows, 28);
     if (!(cell > 0)) return;
-    ctx.drawImage(this.off, pad, top, cell * cols, cell * rows);
+    ctx.drawImage(this.off, 0, 0, w, h, pad, top, cell * cols, cell * rows);
     if (labels && cell >= 9) {
       ctx.fillStyle = colour('dim');
       ctx.font = `${Math.min(12, cell - 2)}px system-ui`;
@@ -118,7 +133,8 @@ export function lineChart(canvas, series, { xMax, yMax, xLabel, yLabel }) {
   ctx.rotate(-Math.PI / 2);
   ctx.fillText(yLabel, 0, -6);
   ctx.restore();
-  let ly = T + 4;
+  // The legend in the lower right, where spreading curves (which rise and stay up) are not.
+  let ly = H - B - 8 - 14 * (series.length - 1);
   for (const s of series) {
     ctx.strokeStyle = s.colour;
     ctx.lineWidth = 2;
@@ -128,8 +144,9 @@ export function lineChart(canvas, series, { xMax, yMax, xLabel, yLabel }) {
     ctx.stroke();
     ctx.setLineDash([]);
     ctx.fillStyle = s.colour;
-    ctx.textAlign = 'left';
-    ctx.fillText(s.label, L + 8, ly);
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(s.label, W - R - 4, ly);
     ly += 14;
   }
 }
