@@ -5,7 +5,7 @@ use std::process::Command;
 #[test]
 fn demo_converges_and_leaves() {
     let out = Command::new(env!("CARGO_BIN_EXE_rumor"))
-        .args(["demo", "--nodes", "5", "--duration", "6"])
+        .args(["demo", "--nodes", "5", "--duration", "6", "--ui", "127.0.0.1:0"])
         .output()
         .expect("rumor runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
