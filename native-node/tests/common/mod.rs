@@ -85,27 +85,39 @@ pub(crate) fn local(port: u16) -> SocketAddr {
 
 /// A plain HTTP/1.1 GET (`Connection: close`); returns the status and the (de-chunked) body.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
-    let err = |e: std::io::Error| format!("GET http://{addr}{path}: {e}");
+    http_request(addr, "GET", path)
+}
+
+/// A plain HTTP/1.1 POST with an empty body; returns the status and the (de-chunked) body.
+pub(crate) fn http_post(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    http_request(addr, "POST", path)
+}
+
+/// A plain HTTP/1.1 request without a body (`Connection: close`); returns the status and the
+/// (de-chunked) body.
+fn http_request(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    let err = |e: std::io::Error| format!("{method} http://{addr}{path}: {e}");
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(err)?;
     stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(err)?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(err)?;
+    let length = if method == "GET" { "" } else { "Content-Length: 0\r\n" };
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n").map_err(err)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(err)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) =
-        text.split_once("\r\n\r\n").ok_or_else(|| format!("GET {path}: no end of headers in {text:?}"))?;
+        text.split_once("\r\n\r\n").ok_or_else(|| format!("{method} {path}: no end of headers in {text:?}"))?;
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("GET {path}: bad status line in {head:?}"))?;
+        .ok_or_else(|| format!("{method} {path}: bad status line in {head:?}"))?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = if chunked {
-        dechunk(body).ok_or_else(|| format!("GET {path}: bad chunked body {body:?}"))?
+        dechunk(body).ok_or_else(|| format!("{method} {path}: bad chunked body {body:?}"))?
     } else {
         body.to_owned()
     };
