@@ -13,12 +13,17 @@ const RETRY_MIN_MS = 500, RETRY_MAX_MS = 5000;
 
 /** One agent's relay: its view of the cluster, kept up to date, reconnecting when it drops. */
 class Relay {
-  constructor(host, changed) {
+  /**
+   * `name`: the agent's name if known before its hello (the demo lists them); `wanted()`: whether
+   * to try connecting now (the demo says which nodes run, so stopped ones are not knocked on).
+   */
+  constructor(host, changed, { name = null, wanted = () => true } = {}) {
     this.host = host;
+    this.wanted = wanted;
     this.url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${host}/v1/relay`;
     this.changed = changed;
     this.state = 'connecting';
-    this.name = null;
+    this.name = name;
     this.members = new Map();
     this.metrics = null;
     this.rates = null;
@@ -28,6 +33,10 @@ class Relay {
   }
 
   connect() {
+    if (!this.wanted()) {
+      setTimeout(() => this.connect(), RETRY_MIN_MS);
+      return;
+    }
     this.state = 'connecting';
     const ws = (this.ws = new WebSocket(this.url));
     let previous = null; // the last stats message, for rates
@@ -108,7 +117,17 @@ export class Live {
       try {
         this.demo = await (await fetch('/v1/demo')).json();
         document.body.classList.add('demo');
-        hosts.push(...this.demo.nodes.map((n) => n.http));
+        for (const n of this.demo.nodes) {
+          const wanted = () => this.demo.nodes.find((x) => x.name === n.name)?.running ?? true;
+          this.relays.push(new Relay(n.http, (relay, msg) => this.changed(relay, msg), { name: n.name, wanted }));
+        }
+        // Which nodes run, for the relays and the buttons.
+        setInterval(async () => {
+          try {
+            this.demo = await (await fetch('/v1/demo')).json();
+            this.dirty = true;
+          } catch { /* the demo stopped; the relays say so */ }
+        }, 1000);
       } catch (e) {
         $('live-status').textContent = `Could not list the demo's nodes: ${e.message}`;
       }
@@ -117,11 +136,12 @@ export class Live {
     }
     const extra = new URLSearchParams(location.search).get('relays');
     if (extra) hosts.push(...extra.split(',').map((h) => h.trim()).filter(Boolean));
-    if (!hosts.length) {
+    if (!hosts.length && !this.relays.length) {
       $('live-status').textContent = 'No agent to show: open this page from an agent (http://AGENT_HTTP/ui/) or add ?relays=HOST:PORT (an agent\'s HTTP address).';
       return;
     }
-    for (const host of new Set(hosts)) this.relays.push(new Relay(host, (relay, msg) => this.changed(relay, msg)));
+    const known = new Set(this.relays.map((r) => r.host));
+    for (const host of new Set(hosts)) if (!known.has(host)) this.relays.push(new Relay(host, (relay, msg) => this.changed(relay, msg)));
     setInterval(() => this.render(), 250);
   }
 
@@ -191,13 +211,16 @@ export class Live {
       cell(m.state, `state state-${m.state}`);
       cell(String(m.incarnation));
       cell(Object.entries(m.meta ?? {}).map(([k, v]) => `${k}=${v}`).join(' '), 'meta');
-      if (this.demo) {
+      const node = this.demo?.nodes.find((n) => n.name === m.name);
+      if (node) {
         const td = cell('', 'demo-only');
         for (const action of ['kill', 'restart', 'leave']) {
           const b = document.createElement('button');
           b.textContent = action;
+          b.title = { kill: 'crash it: stop without a word', restart: 'start it again (same name and ports)', leave: 'leave gracefully' }[action];
           b.dataset.demo = action;
           b.dataset.node = m.name;
+          b.disabled = (action === 'restart') === node.running;
           b.onclick = () => this.demoAction(action, m.name);
           td.append(b);
         }
@@ -205,7 +228,8 @@ export class Live {
       return tr;
     });
     // Rebuild only when something shown changed, so buttons stay clickable.
-    const key = members.map((m) => `${m.name}|${m.addr}|${m.state}|${m.incarnation}|${JSON.stringify(m.meta)}`).join() + (obs?.host ?? '');
+    const running = (name) => this.demo?.nodes.find((n) => n.name === name)?.running;
+    const key = members.map((m) => `${m.name}|${m.addr}|${m.state}|${m.incarnation}|${JSON.stringify(m.meta)}|${running(m.name)}`).join() + (obs?.host ?? '');
     if (tbody.dataset.key !== key) {
       tbody.dataset.key = key;
       tbody.replaceChildren(...rows);
@@ -217,6 +241,8 @@ export class Live {
       const r = await fetch(`/v1/demo/nodes/${encodeURIComponent(name)}/${action}`, { method: 'POST' });
       const body = await r.json().catch(() => ({}));
       logLine($('live-log'), new Date().toLocaleTimeString(), r.ok ? `demo: ${action} ${name}` : `demo: ${action} ${name} refused: ${body.error ?? r.status}`);
+      this.demo = await (await fetch('/v1/demo')).json();
+      this.dirty = true;
     } catch (e) {
       logLine($('live-log'), new Date().toLocaleTimeString(), `demo: ${action} ${name} failed: ${e.message}`);
     }

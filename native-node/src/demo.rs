@@ -62,6 +62,10 @@ pub struct DemoArgs {
     /// API (/v1/demo); port 0 picks a free port.
     #[arg(long, default_value = DEFAULT_UI, value_name = "IP:PORT")]
     pub ui: SocketAddr,
+    /// Serve the visualizer from this directory instead of the built-in copy (for working on
+    /// the page: `--ui-dir bindings-wasm/ui`).
+    #[arg(long, value_name = "PATH")]
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Runs the demo until Ctrl-C or `--duration`.
@@ -94,7 +98,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
     }
     let demo = Demo { slots: Arc::new(Mutex::new(slots)), changes: Arc::new(Mutex::new(false)) };
     let (stop_console, console_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = console_router(demo.clone());
+    let app = console_router(demo.clone(), args.ui_dir.as_deref());
     let console_task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = console_stopped.await;
@@ -305,7 +309,7 @@ fn find<'a>(slots: &'a mut [Slot], name: &str) -> Result<&'a mut Slot, ControlEr
 }
 
 /// The demo console: the visualizer and the control API (see the module documentation).
-fn console_router(demo: Demo) -> Router {
+fn console_router(demo: Demo, ui_dir: Option<&std::path::Path>) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
         .route("/v1/demo", get(nodes))
@@ -313,7 +317,7 @@ fn console_router(demo: Demo) -> Router {
         .route("/v1/demo/nodes/{name}/leave", post(leave))
         .route("/v1/demo/nodes/{name}/restart", post(restart))
         .with_state(demo)
-        .merge(crate::ui::router(None))
+        .merge(crate::ui::router(ui_dir, crate::ui::Site::Demo))
 }
 
 /// Body of `GET /v1/demo`.
