@@ -96,7 +96,9 @@ function rumorSim(args) {
 
 function nativeSpeed(results) {
   for (const { n, reps } of SIZES) {
-    for (let r = 0; r < reps; r++) {
+    // Small runs take milliseconds and wall_s has 1 ms resolution: repeat them more.
+    const nativeReps = n <= 200 ? Math.max(reps, 7) : reps;
+    for (let r = 0; r < nativeReps; r++) {
       const base = ["--nodes", String(n), "--seed", "1", "--preset", "lan", "--bootstrap"];
       const full = rumorSim([...base, "--settle", "10", "--duration", "30", "--kill", "1", "--kill-at", "0"]);
       const build = rumorSim([...base, "--settle", "0", "--duration", "0.001"]);

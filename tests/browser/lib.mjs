@@ -334,18 +334,24 @@ export async function closeBrowser(browser) {
 /**
  * Records every console message and page error of `page` into `log` (an array of lines),
  * and the errors (console.error, failed resource loads, uncaught exceptions, a crash) into
- * `errors` — except the 404 of the browser's own `/favicon.ico` request.
+ * `errors` — except the 404 of the browser's own `/favicon.ico` request, and errors for which
+ * `expected(text)` returns a reason (e.g. Chromium's own "WebSocket connection … failed"
+ * while a test has deliberately stopped that agent).
  */
-export function watchConsole(page, log, errors) {
+export function watchConsole(page, log, errors, expected = () => null) {
   const stamp = () => `${((Date.now() - T0) / 1000).toFixed(1)} s`;
   page.on("console", (m) => {
     const loc = m.location();
     const where = loc && loc.url ? ` (${loc.url}:${loc.lineNumber})` : "";
     const line = `[${stamp()}] console.${m.type()}: ${m.text()}${where}`;
-    // Chromium asks for /favicon.ico by itself and logs its 404; that is not the page's error.
-    const favicon = loc && /\/favicon\.ico$/.test(loc.url || "") && /Failed to load resource/.test(m.text());
-    log.push(favicon ? `${line} (ignored: the browser's own favicon request)` : line);
-    if (m.type() === "error" && !favicon) errors.push(line);
+    let why = null;
+    if (m.type() === "error") {
+      // Chromium asks for /favicon.ico by itself and logs its 404; that is not the page's error.
+      if (/\/favicon\.ico$/.test(loc?.url || "") && /Failed to load resource/.test(m.text())) why = "the browser's own favicon request";
+      else why = expected(m.text());
+    }
+    log.push(why ? `${line} (not counted: ${why})` : line);
+    if (m.type() === "error" && !why) errors.push(line);
   });
   page.on("pageerror", (e) => {
     const line = `[${stamp()}] pageerror: ${e.stack || e.message}`;
