@@ -103,6 +103,11 @@ wasm_browser_tests() {
 }
 wasm_browser_tests
 
+step "the visualizer end to end (tests/browser: Playwright in headless Chromium, real agents)"
+# Chromium comes from the step above; playwright-core from npm (cached in ~/.cache/rumor/npm).
+# Prints SKIPPED itself when node, npm or chromium is missing.
+bash tests/browser/run.sh e2e
+
 step "fuzz targets compile"
 if [ -f fuzz/Cargo.toml ]; then
   RUSTC_BOOTSTRAP=1 cargo check --manifest-path fuzz/Cargo.toml --bins

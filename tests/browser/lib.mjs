@@ -60,6 +60,18 @@ function killAllNow() {
   children.clear();
 }
 
+/** Registers a child process started elsewhere, so that it is killed with the others. */
+export function track(child) {
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+/** The environment for `rumor` processes: info logs, no colour, no RUMOR_* from ours. */
+export function rumorEnv() {
+  return agentEnv();
+}
+
 /** Closes every browser and kills every child still running. */
 export async function cleanupAll() {
   for (const b of browsers) {
@@ -200,6 +212,7 @@ export class Agent {
     this.starts = 0;
     this.child = null;
     this.log = null;
+    this.logs = []; // one per start
   }
 
   get addr() {
@@ -221,6 +234,7 @@ export class Agent {
   async start() {
     this.starts += 1;
     this.log = path.join(this.logDir, `${this.name}.${this.starts}.log`);
+    this.logs.push(this.log);
     const out = fs.openSync(this.log, "w");
     const child = spawn(RUMOR, this.args(), { stdio: ["ignore", "ignore", out], env: agentEnv() });
     fs.closeSync(out);
@@ -334,8 +348,7 @@ export async function closeBrowser(browser) {
 /**
  * Records every console message and page error of `page` into `log` (an array of lines),
  * and the errors (console.error, failed resource loads, uncaught exceptions, a crash) into
- * `errors` — except the 404 of the browser's own `/favicon.ico` request, and errors for which
- * `expected(text)` returns a reason (e.g. Chromium's own "WebSocket connection … failed"
+ * `errors` — except errors for which `expected(text)` returns a reason (e.g. Chromium's own "WebSocket connection … failed"
  * while a test has deliberately stopped that agent).
  */
 export function watchConsole(page, log, errors, expected = () => null) {
@@ -346,9 +359,7 @@ export function watchConsole(page, log, errors, expected = () => null) {
     const line = `[${stamp()}] console.${m.type()}: ${m.text()}${where}`;
     let why = null;
     if (m.type() === "error") {
-      // Chromium asks for /favicon.ico by itself and logs its 404; that is not the page's error.
-      if (/\/favicon\.ico$/.test(loc?.url || "") && /Failed to load resource/.test(m.text())) why = "the browser's own favicon request";
-      else why = expected(m.text());
+      why = expected(m.text());
     }
     log.push(why ? `${line} (not counted: ${why})` : line);
     if (m.type() === "error" && !why) errors.push(line);
