@@ -18,7 +18,7 @@ mod node;
 mod wire;
 
 pub use cluster::Cluster;
-pub use node::{Node, preset_timings};
+pub use node::{Node, preset_names, preset_timings};
 pub use wire::{decode_body, decode_frame, decode_meta, decode_user_event, encode_meta, encode_user_event};
 
 use wasm_bindgen::prelude::wasm_bindgen;

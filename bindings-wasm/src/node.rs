@@ -23,6 +23,12 @@ pub(crate) fn preset(name: &str) -> Result<Config, JsError> {
     })
 }
 
+/// The names of the timing presets (`Config::PRESETS`), for a page's picker.
+#[wasm_bindgen(js_name = presetNames)]
+pub fn preset_names() -> Vec<String> {
+    Config::PRESETS.iter().map(|s| String::from(*s)).collect()
+}
+
 /// A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
 /// epidemic model beside the real nodes, or to say how long detection should take. Read from
 /// `Config::preset`, so the page never keeps its own copy.

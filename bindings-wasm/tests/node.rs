@@ -227,6 +227,7 @@ fn preset_timings_are_the_cores() {
         assert_eq!(t["probeIntervalMs"].as_f64(), ms(c.probe_interval), "{name}");
         assert_eq!(t["suspicionMult"].as_f64(), Some(f64::from(c.suspicion_mult)), "{name}");
     }
+    assert_eq!(rumor_wasm::preset_names(), rumor_core::Config::PRESETS);
     let e = rumor_wasm::preset_timings("fast").map_err(JsValue::from).unwrap_err();
     let message = String::from(e.dyn_ref::<js_sys::Error>().unwrap().message());
     assert!(message.contains("unknown preset") && message.contains("lan"), "{message}");

@@ -3,7 +3,7 @@
 // loop, drawn as a cluster, a matrix, a chart and counters. The page only steps time, applies
 // what the user clicks and draws what the nodes report: every protocol decision is the core's.
 
-import { Cluster, presetTimings, statusNames } from './pkg/rumor_wasm.js';
+import { Cluster, presetNames, presetTimings, statusNames } from './pkg/rumor_wasm.js';
 import { COLOURS, MatrixView, epidemic, legends, lineChart, logLine, secs } from './draw.js';
 
 const $ = (id) => document.getElementById(id);
@@ -41,8 +41,9 @@ export class Simulation {
     this.lastRefresh = 0;
     this.refreshCost = 0;
     this.achieved = 0;
-    this.ready = null;
-    for (const name of ['lan', 'wan', 'local']) $('preset').add(new Option(name === 'lan' ? 'lan (1 s probes)' : name === 'wan' ? 'wan (5 s probes)' : 'local (0.5 s probes)', name));
+    for (const name of presetNames()) {
+      $('preset').add(new Option(`${name} (probes every ${presetTimings(name).probeIntervalMs / 1000} s)`, name));
+    }
     this.bind();
     legends();
   }
@@ -86,9 +87,10 @@ export class Simulation {
     $('busy').hidden = false;
     await new Promise((r) => setTimeout(r, 30)); // let the message paint
     try {
-      this.cluster?.free();
       const t0 = performance.now();
-      this.cluster = new Cluster(n, seed, preset, lifeguard);
+      const cluster = new Cluster(n, seed, preset, lifeguard); // throws before anything changes
+      this.cluster?.free();
+      this.cluster = cluster;
       this.cluster.setLoss(Number($('loss').value) / 100);
       this.timings = presetTimings(preset);
       this.n = n;
@@ -105,6 +107,9 @@ export class Simulation {
       $('chart-info').textContent = 'Crash, restart or stall a node to follow the news of it.';
       this.log(`${n} nodes formed a cluster (${preset}, Lifeguard ${lifeguard ? 'on' : 'off'}, seed ${seed}) in ${Math.round(performance.now() - t0)} ms of real time`);
       this.refresh();
+    } catch (e) {
+      // A refusal from the binding (a bad preset or seed in the URL): say it, keep the old cluster.
+      this.log(`could not build ${n} nodes: ${e.message}`);
     } finally {
       $('busy').hidden = true;
     }

@@ -294,6 +294,11 @@ export function encodeMeta(map: Record<string, string>, maxLen?: number | null):
 export function encodeUserEvent(name: string, payload: Uint8Array | number[]): Uint8Array;
 
 /**
+ * The names of the timing presets (`Config::PRESETS`), for a page's picker.
+ */
+export function presetNames(): string[];
+
+/**
  * A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
  * epidemic model beside the real nodes, or to say how long detection should take. Read from
  * `Config::preset`, so the page never keeps its own copy.
@@ -359,6 +364,7 @@ export interface InitOutput {
     readonly node_sendEvent: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
     readonly node_setMeta: (a: number, b: any, c: number) => [number, number];
     readonly node_stats: (a: number) => [number, number, number];
+    readonly presetNames: () => [number, number];
     readonly presetTimings: (a: number, b: number) => [number, number, number];
     readonly statusNames: () => [number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;

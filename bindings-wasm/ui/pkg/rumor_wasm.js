@@ -649,6 +649,17 @@ export function encodeUserEvent(name, payload) {
 }
 
 /**
+ * The names of the timing presets (`Config::PRESETS`), for a page's picker.
+ * @returns {string[]}
+ */
+export function presetNames() {
+    const ret = wasm.presetNames();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
+
+/**
  * A preset's timings in milliseconds, and its fan-outs: what a page needs to draw the
  * epidemic model beside the real nodes, or to say how long detection should take. Read from
  * `Config::preset`, so the page never keeps its own copy.

@@ -49,6 +49,7 @@ export const node_pollTransmit: (a: number, b: number) => any;
 export const node_sendEvent: (a: number, b: number, c: number, d: number, e: number, f: number) => [number, number];
 export const node_setMeta: (a: number, b: any, c: number) => [number, number];
 export const node_stats: (a: number) => [number, number, number];
+export const presetNames: () => [number, number];
 export const presetTimings: (a: number, b: number) => [number, number, number];
 export const statusNames: () => [number, number];
 export const __wbindgen_malloc: (a: number, b: number) => number;
