@@ -29,6 +29,7 @@ class Relay {
     this.rates = null;
     this.note = '';
     this.retry = RETRY_MIN_MS;
+    this.lost = false; // an open connection was lost: say so when it is back
     this.connect();
   }
 
@@ -60,6 +61,8 @@ class Relay {
           this.state = 'open';
           this.note = '';
           if (msg.missed) this.changed(this, { type: 'missed', missed: msg.missed });
+          if (this.lost) this.changed(this, { type: 'reconnected' });
+          this.lost = false;
           this.changed(this, { type: 'snapshot' });
           break;
         case 'stats':
@@ -86,6 +89,7 @@ class Relay {
       this.state = 'closed';
       this.rates = null;
       // Said once per lost connection, not at every failed retry.
+      if (was === 'open') this.lost = true;
       this.changed(this, was === 'open' ? { type: 'closed' } : null);
       setTimeout(() => this.connect(), this.retry);
       this.retry = Math.min(RETRY_MAX_MS, this.retry * 2);
@@ -153,6 +157,7 @@ export class Live {
     const time = new Date().toLocaleTimeString();
     const text = msg.member ? `${who} sees ${msg.member.name} ${msg.member.state} (${msg.type})`
       : msg.type === 'closed' ? `lost the relay of ${who}${relay.note ? ` (${relay.note})` : ''}; reconnecting`
+      : msg.type === 'reconnected' ? `the relay of ${who} is back`
       : msg.type === 'missed' ? `${who}: ${msg.missed} events missed, took a new snapshot`
       : msg.type === 'user-event' ? `${who} got user event ${msg.name} from ${msg.origin}: ${msg.payload}`
       : `${who}: ${msg.type}`;
