@@ -74,8 +74,11 @@ pub struct MemberInfo {
     pub meta: BTreeMap<String, String>,
 }
 
-impl MemberInfo {
-    fn from_member(m: &Member) -> Self {
+impl From<&Member> for MemberInfo {
+    /// The core's member with its metadata decoded (`rumor_core::meta`; empty if the member
+    /// set bytes that are not a string map). Bindings that drive a `rumor_core::Node`
+    /// themselves convert with this too, so a member reads the same everywhere.
+    fn from(m: &Member) -> Self {
         MemberInfo {
             name: m.name.clone(),
             addr: m.addr,
@@ -159,15 +162,17 @@ pub enum AgentEvent {
     },
 }
 
-impl AgentEvent {
-    fn from_core(event: Event) -> Self {
+impl From<Event> for AgentEvent {
+    /// The core's event, members converted as [`MemberInfo::from`] does and user broadcasts
+    /// read as named events (`rumor_core::user_event`).
+    fn from(event: Event) -> Self {
         match event {
-            Event::MemberJoined(m) => AgentEvent::MemberJoined { member: MemberInfo::from_member(&m) },
-            Event::MemberUpdated(m) => AgentEvent::MemberUpdated { member: MemberInfo::from_member(&m) },
-            Event::MemberSuspect(m) => AgentEvent::MemberSuspect { member: MemberInfo::from_member(&m) },
-            Event::MemberAlive(m) => AgentEvent::MemberAlive { member: MemberInfo::from_member(&m) },
-            Event::MemberFailed(m) => AgentEvent::MemberFailed { member: MemberInfo::from_member(&m) },
-            Event::MemberLeft(m) => AgentEvent::MemberLeft { member: MemberInfo::from_member(&m) },
+            Event::MemberJoined(m) => AgentEvent::MemberJoined { member: MemberInfo::from(&m) },
+            Event::MemberUpdated(m) => AgentEvent::MemberUpdated { member: MemberInfo::from(&m) },
+            Event::MemberSuspect(m) => AgentEvent::MemberSuspect { member: MemberInfo::from(&m) },
+            Event::MemberAlive(m) => AgentEvent::MemberAlive { member: MemberInfo::from(&m) },
+            Event::MemberFailed(m) => AgentEvent::MemberFailed { member: MemberInfo::from(&m) },
+            Event::MemberLeft(m) => AgentEvent::MemberLeft { member: MemberInfo::from(&m) },
             Event::UserBroadcast { origin, payload } => {
                 let event = user_event::decode(&payload);
                 AgentEvent::UserEvent { origin, name: event.name.into_owned(), payload: event.payload.to_vec() }
@@ -560,7 +565,7 @@ impl Driver {
             if let Some(tx) = self.shared.events.get()
                 && tx.receiver_count() > 0
             {
-                let _ = tx.send(AgentEvent::from_core(event));
+                let _ = tx.send(AgentEvent::from(event));
             }
         }
         done
@@ -596,7 +601,7 @@ impl Driver {
         match cmd {
             Command::Members(tx) => {
                 let mut members: Vec<MemberInfo> =
-                    self.node.members().map(|m| MemberInfo::from_member(&m.to_member())).collect();
+                    self.node.members().map(|m| MemberInfo::from(&m.to_member())).collect();
                 members.sort_by(|a, b| a.name.cmp(&b.name));
                 let _ = tx.send(members);
             }
@@ -720,10 +725,10 @@ mod tests {
         ];
         for event in events {
             let kind = event.kind();
-            let json = serde_json::to_value(AgentEvent::from_core(event)).expect("serializes");
+            let json = serde_json::to_value(AgentEvent::from(event)).expect("serializes");
             assert_eq!(json["type"], kind, "{json}");
         }
-        let failed = AgentEvent::from_core(Event::MemberFailed(Member {
+        let failed = AgentEvent::from(Event::MemberFailed(Member {
             name: "b".into(),
             addr,
             status: Status::Dead,
@@ -735,7 +740,7 @@ mod tests {
             r#"{"type":"member-failed","member":{"name":"b","addr":"127.0.0.1:2","state":"failed","incarnation":1,"meta":{"role":"db"}}}"#
         );
         let user =
-            AgentEvent::from_core(Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() });
+            AgentEvent::from(Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() });
         assert_eq!(
             user,
             AgentEvent::UserEvent { origin: "a".into(), name: "deploy".into(), payload: b"v\xff".to_vec() }

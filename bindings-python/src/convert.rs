@@ -1,0 +1,94 @@
+//! Python arguments to Rumor values: keys, keyrings, addresses, metadata and the protocol
+//! configuration. Refusals name the field, as `rumor agent` does; the values themselves are
+//! checked by the core and the agent (`Config::validate`, `AgentConfig::check`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use rumor_agent::rumor_core::{Config, KEY_LEN, Key, Keyring, Lifeguard, Stats, meta};
+
+use crate::errors;
+
+/// A key from base64 text or 32 raw bytes.
+pub(crate) fn key(value: &Bound<'_, PyAny>) -> Result<Key, String> {
+    if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_cow().map_err(|e| e.to_string())?;
+        return Key::from_base64(&text).map_err(|e| format!("a key {e}"));
+    }
+    if let Ok(bytes) = value.cast::<PyBytes>() {
+        let raw: [u8; KEY_LEN] = bytes
+            .as_bytes()
+            .try_into()
+            .map_err(|_| format!("a key is {KEY_LEN} bytes, not {}", bytes.as_bytes().len()))?;
+        return Ok(Key::from_bytes(raw));
+    }
+    Err(format!("a key is base64 text or {KEY_LEN} bytes, not {}", type_name(value)))
+}
+
+/// A key argument of a keyring operation; a malformed one is a `KeyringError`.
+pub(crate) fn key_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Key> {
+    key(value).map_err(|e| errors::keyring(py, e))
+}
+
+/// The keyring of a configuration: the first key is the primary; none means plaintext.
+pub(crate) fn keyring(py: Python<'_>, keys: &[Bound<'_, PyAny>]) -> PyResult<Keyring> {
+    let mut ring = Keyring::new();
+    for (i, value) in keys.iter().enumerate() {
+        let key = key(value).map_err(|e| errors::config_field(py, "keyring", format_args!("[{i}]"), &e))?;
+        if i == 0 {
+            ring = Keyring::with_primary(key);
+        } else {
+            ring.install(key);
+        }
+    }
+    Ok(ring)
+}
+
+/// `ip:port` for `field`.
+pub(crate) fn addr(py: Python<'_>, field: &str, text: &str) -> PyResult<SocketAddr> {
+    text.parse().map_err(|_| errors::config_field(py, field, text, "is not an address of the form IP:PORT"))
+}
+
+/// A protocol configuration from a preset name, a label, a keyring and the Lifeguard switch.
+pub(crate) fn protocol(
+    py: Python<'_>,
+    preset: &str,
+    label: &str,
+    keys: &[Bound<'_, PyAny>],
+    lifeguard: bool,
+) -> PyResult<Config> {
+    let mut config = Config::preset(preset).ok_or_else(|| {
+        let expected = format!("is not a preset (expected one of {})", Config::PRESETS.join(", "));
+        errors::config_field(py, "preset", preset, &expected)
+    })?;
+    config.label = label.to_owned();
+    config.keyring = keyring(py, keys)?;
+    if !lifeguard {
+        config.lifeguard = Lifeguard::OFF;
+    }
+    Ok(config)
+}
+
+/// Metadata encoded as every runtime does (`rumor_core::meta`), within `max_len`.
+pub(crate) fn meta_bytes(py: Python<'_>, map: &BTreeMap<String, String>, max_len: usize) -> PyResult<Vec<u8>> {
+    meta::encode(map, max_len).map_err(|e| errors::meta(py, e))
+}
+
+/// The core's counters as a dict of ints (`packets_in`, `probes_sent`, …), by their serde names.
+pub(crate) fn stats(stats: &Stats) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
+        for (k, v) in fields {
+            if let Some(n) = v.as_u64() {
+                out.insert(k, n);
+            }
+        }
+    }
+    out
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
