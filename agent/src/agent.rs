@@ -739,8 +739,7 @@ mod tests {
             serde_json::to_string(&failed).expect("serializes"),
             r#"{"type":"member-failed","member":{"name":"b","addr":"127.0.0.1:2","state":"failed","incarnation":1,"meta":{"role":"db"}}}"#
         );
-        let user =
-            AgentEvent::from(Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() });
+        let user = AgentEvent::from(Event::UserBroadcast { origin: "a".into(), payload: b"deploy\0v\xff".to_vec() });
         assert_eq!(
             user,
             AgentEvent::UserEvent { origin: "a".into(), name: "deploy".into(), payload: b"v\xff".to_vec() }
