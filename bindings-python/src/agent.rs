@@ -110,7 +110,8 @@ async fn stop(running: Running, leave: bool) -> Result<u32, rumor_agent::Error> 
 impl Agent {
     #[new]
     #[pyo3(signature = (name, bind = "0.0.0.0:7946", *, join = Vec::new(), advertise = None, keyring = Vec::new(),
-                        label = "", meta = None, preset = "lan", lifeguard = true))]
+                        label = "", meta = None, preset = "lan", lifeguard = true),
+           text_signature = "(name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -130,7 +131,8 @@ impl Agent {
     /// Starts an agent and returns it running (blocking; the GIL is released meanwhile).
     #[classmethod]
     #[pyo3(signature = (name, bind = "0.0.0.0:7946", *, join = Vec::new(), advertise = None, keyring = Vec::new(),
-                        label = "", meta = None, preset = "lan", lifeguard = true))]
+                        label = "", meta = None, preset = "lan", lifeguard = true),
+           text_signature = "($cls, name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True)")]
     #[allow(clippy::too_many_arguments)]
     fn start(
         _cls: &Bound<'_, PyType>,
@@ -289,7 +291,7 @@ impl Agent {
         })
     }
 
-    #[pyo3(signature = (name, payload = Vec::new()))]
+    #[pyo3(signature = (name, payload = Vec::new()), text_signature = "($self, name, payload=b'')")]
     fn broadcast<'py>(&self, py: Python<'py>, name: String, payload: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
         let handle = self.handle(py)?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -312,7 +314,7 @@ impl Agent {
         py.detach(|| runtime().block_on(handle.set_meta(meta))).map_err(|e| errors::agent(py, e))
     }
 
-    #[pyo3(signature = (name, payload = Vec::new()))]
+    #[pyo3(signature = (name, payload = Vec::new()), text_signature = "($self, name, payload=b'')")]
     fn broadcast_sync(&self, py: Python<'_>, name: String, payload: Vec<u8>) -> PyResult<()> {
         let handle = self.handle(py)?;
         py.detach(|| runtime().block_on(handle.send_event(&name, &payload))).map_err(|e| errors::agent(py, e))

@@ -63,7 +63,8 @@ pub(crate) struct Node {
 impl Node {
     #[new]
     #[pyo3(signature = (name, addr, now, *, keyring = Vec::new(), label = "", meta = None, preset = "lan",
-                        lifeguard = true, seed = None))]
+                        lifeguard = true, seed = None),
+           text_signature = "(name, addr, now, *, keyring=(), label='', meta=None, preset='lan', lifeguard=True, seed=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

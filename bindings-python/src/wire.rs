@@ -192,7 +192,7 @@ pub(crate) fn encode_body(messages: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<u8>>
 
 /// Opens a frame as a receiver with `keys` and `label`: `(header, body)`.
 #[pyfunction]
-#[pyo3(signature = (frame, keys = Vec::new(), label = ""))]
+#[pyo3(signature = (frame, keys = Vec::new(), label = ""), text_signature = "(frame, keys=(), label='')")]
 pub(crate) fn decode_frame<'py>(
     py: Python<'py>,
     frame: &[u8],

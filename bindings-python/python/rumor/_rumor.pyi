@@ -8,6 +8,36 @@ from typing import Final, Union, final
 
 from ._state import State
 
+__all__ = [
+    "Agent",
+    "Event",
+    "EventStream",
+    "Joined",
+    "LeaveComplete",
+    "Member",
+    "MemberAlive",
+    "MemberFailed",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberSuspect",
+    "MemberUpdated",
+    "NameConflict",
+    "Node",
+    "PRESETS",
+    "STATUS_NAMES",
+    "Transmit",
+    "UserEvent",
+    "__version__",
+    "decode_body",
+    "decode_frame",
+    "decode_meta",
+    "decode_user_event",
+    "encode_body",
+    "encode_frame",
+    "encode_meta",
+    "encode_user_event",
+    "generate_key",
+]
 __version__: Final[str]
 PRESETS: Final[tuple[str, ...]]
 """The timing presets' names: `"lan"`, `"wan"`, `"local"`."""
@@ -31,7 +61,7 @@ class Member:
     @property
     def meta(self) -> dict[str, str]:
         """A copy of the member's metadata (empty if it is not a Rumor string map)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 @final
 class MemberJoined:
@@ -125,8 +155,8 @@ class Agent:
     owns. `Agent(...)` checks the configuration (raising `ConfigError`) without starting;
     `async with Agent(...) as agent` starts it and, on exit, leaves gracefully and stops it;
     `Agent.start(...)` is the blocking start for threaded code (then `close()`)."""
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         bind: str = "0.0.0.0:7946",
         *,
@@ -137,7 +167,7 @@ class Agent:
         meta: Mapping[str, str] | None = None,
         preset: str = "lan",
         lifeguard: bool = True,
-    ) -> None: ...
+    ) -> Agent: ...
     @classmethod
     def start(
         cls,
@@ -223,8 +253,8 @@ class Node:
     """The protocol core itself, for callers with their own loop and transport: feed it
     datagrams and timeouts, send what `poll_transmit` gives, read `poll_event`. Time is float
     seconds on any monotonic clock the caller chooses (e.g. `time.monotonic()`)."""
-    def __init__(
-        self,
+    def __new__(
+        cls,
         name: str,
         addr: str,
         now: float,
@@ -235,7 +265,7 @@ class Node:
         preset: str = "lan",
         lifeguard: bool = True,
         seed: bytes | None = None,
-    ) -> None: ...
+    ) -> Node: ...
     @property
     def name(self) -> str: ...
     @property
