@@ -108,6 +108,11 @@ step "the visualizer end to end (tests/browser: Playwright in headless Chromium,
 # Prints SKIPPED itself when node, npm or chromium is missing.
 bash tests/browser/run.sh e2e
 
+step "the Python package (bindings-python: pip install, pytest against real agents, mypy --strict, stubtest)"
+# A venv in target/python-venv, pip's cache in ~/.cache/rumor/pip; prints SKIPPED itself when
+# python3 -m venv or the package index is missing.
+bash bindings-python/test.sh
+
 step "fuzz targets compile"
 if [ -f fuzz/Cargo.toml ]; then
   RUSTC_BOOTSTRAP=1 cargo check --manifest-path fuzz/Cargo.toml --bins

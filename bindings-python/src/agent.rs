@@ -433,7 +433,10 @@ impl EventStream {
             let until =
                 deadline.map_or(tokio::time::Instant::now() + SLICE, |d| d.min(tokio::time::Instant::now() + SLICE));
             // Ok(None): the agent stopped; Err: this slice ended without an event.
-            let got = py.detach(|| runtime().block_on(tokio::time::timeout_at(until, next(rx, handle, missed))));
+            let got = py.detach(|| {
+                // The timer is made inside the runtime (a tokio timer needs its reactor).
+                runtime().block_on(async move { tokio::time::timeout_at(until, next(rx, handle, missed)).await })
+            });
             match got {
                 Ok(event) => break event,
                 Err(_) if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) => break None,

@@ -11,6 +11,17 @@ use rumor_agent::rumor_core::{Config, KEY_LEN, Key, Keyring, Lifeguard, Stats, m
 
 use crate::errors;
 
+/// A key from base64 text or 32 raw bytes; any other type is a `TypeError`.
+pub(crate) fn key_typed(value: &Bound<'_, PyAny>) -> PyResult<Result<Key, String>> {
+    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
+        return Ok(key(value));
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "a key is base64 text (str) or {KEY_LEN} bytes, not {}",
+        type_name(value)
+    )))
+}
+
 /// A key from base64 text or 32 raw bytes.
 pub(crate) fn key(value: &Bound<'_, PyAny>) -> Result<Key, String> {
     if let Ok(text) = value.cast::<PyString>() {
@@ -29,14 +40,14 @@ pub(crate) fn key(value: &Bound<'_, PyAny>) -> Result<Key, String> {
 
 /// A key argument of a keyring operation; a malformed one is a `KeyringError`.
 pub(crate) fn key_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Key> {
-    key(value).map_err(|e| errors::keyring(py, e))
+    key_typed(value)?.map_err(|e| errors::keyring(py, e))
 }
 
 /// The keyring of a configuration: the first key is the primary; none means plaintext.
 pub(crate) fn keyring(py: Python<'_>, keys: &[Bound<'_, PyAny>]) -> PyResult<Keyring> {
     let mut ring = Keyring::new();
     for (i, value) in keys.iter().enumerate() {
-        let key = key(value).map_err(|e| errors::config_field(py, "keyring", format_args!("[{i}]"), &e))?;
+        let key = key_typed(value)?.map_err(|e| errors::config_field(py, "keyring", format_args!("[{i}]"), &e))?;
         if i == 0 {
             ring = Keyring::with_primary(key);
         } else {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rumor_agent::rumor_core::{self, Identity, Instant, user_event};
-use rumor_agent::{AgentEvent, MemberInfo};
+use rumor_agent::{AgentConfig, AgentEvent, MemberInfo};
 
 use crate::convert;
 use crate::errors;
@@ -80,7 +80,13 @@ impl Node {
     ) -> PyResult<Node> {
         let config = convert::protocol(py, preset, label, &keyring, lifeguard)?;
         let addr = convert::addr(py, "addr", addr)?;
-        let meta = convert::meta_bytes(py, &meta.unwrap_or_default(), config.max_meta_len)?;
+        let meta = meta.unwrap_or_default();
+        // The agent's checks, so a bad name, label or metadata is the same `ConfigError` here.
+        let mut checked = AgentConfig::new(name, addr, config);
+        checked.meta = meta;
+        checked.check().map_err(|e| errors::config(py, &e))?;
+        let AgentConfig { name, protocol: config, meta, .. } = checked;
+        let meta = convert::meta_bytes(py, &meta, config.max_meta_len)?;
         let seed: [u8; 32] = match seed {
             Some(seed) => {
                 let len = seed.len();

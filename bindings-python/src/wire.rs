@@ -182,10 +182,13 @@ pub(crate) fn decode_body<'py>(py: Python<'py>, body: &[u8]) -> PyResult<(Vec<Bo
 
 /// The body holding `messages`.
 #[pyfunction]
-pub(crate) fn encode_body(messages: Vec<Bound<'_, PyDict>>) -> PyResult<Vec<u8>> {
+pub(crate) fn encode_body(py: Python<'_>, messages: Vec<Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
     let mut body = Vec::new();
     for m in &messages {
-        body.extend(encode_message(m)?);
+        // Any mapping will do (a dict, a MappingProxyType, …).
+        let dict = PyDict::new(py);
+        dict.update(m.cast::<pyo3::types::PyMapping>()?)?;
+        body.extend(encode_message(&dict)?);
     }
     Ok(body)
 }
@@ -224,7 +227,7 @@ pub(crate) fn encode_frame<'py>(
     let seal = match (key, nonce) {
         (None, None) => None,
         (Some(key), Some(nonce)) => {
-            let key = convert::key(&key).map_err(errors::value)?;
+            let key = convert::key_typed(&key)?.map_err(errors::value)?;
             let len = nonce.len();
             let nonce: [u8; NONCE_LEN] = nonce
                 .try_into()
@@ -242,7 +245,7 @@ pub(crate) fn encode_frame<'py>(
 fn keyring(py: Python<'_>, keys: &[Bound<'_, PyAny>]) -> PyResult<Keyring> {
     let mut ring = Keyring::new();
     for (i, k) in keys.iter().enumerate() {
-        let key = convert::key(k).map_err(|e| errors::keyring(py, format_args!("keys[{i}]: {e}")))?;
+        let key = convert::key_typed(k)?.map_err(|e| errors::keyring(py, format_args!("keys[{i}]: {e}")))?;
         if i == 0 {
             ring = Keyring::with_primary(key);
         } else {
