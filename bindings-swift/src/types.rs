@@ -1,0 +1,223 @@
+//! Members, events and errors as uniffi records and enums (Swift value types), built from the
+//! agent's `MemberInfo` and `AgentEvent` — the one conversion of the core's members and events,
+//! which the sans-IO `Node` goes through too.
+
+use std::collections::HashMap;
+
+use rumor_agent::{AgentEvent, ConfigError, Error, MemberInfo};
+use rumor_core::{Config, Key, KeyError, KEY_LEN, Keyring, Lifeguard, Status};
+
+/// A member's liveness in one node's view.
+#[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberState {
+    /// Answering probes.
+    Alive,
+    /// Suspected of having failed; it may still refute.
+    Suspect,
+    /// Declared failed.
+    Failed,
+    /// Left gracefully.
+    Left,
+}
+
+impl From<Status> for MemberState {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Alive => MemberState::Alive,
+            Status::Suspect => MemberState::Suspect,
+            Status::Dead => MemberState::Failed,
+            Status::Left => MemberState::Left,
+        }
+    }
+}
+
+/// A member as one node sees it.
+#[derive(uniffi::Record, Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Unique name.
+    pub name: String,
+    /// `ip:port` (`[v6]:port`).
+    pub addr: String,
+    /// Liveness in this node's view.
+    pub state: MemberState,
+    /// Raised by the member to refute a suspicion or announce a change.
+    pub incarnation: u32,
+    /// Its metadata (empty if it is not a Rumor string map).
+    pub meta: HashMap<String, String>,
+}
+
+impl From<MemberInfo> for Member {
+    fn from(m: MemberInfo) -> Self {
+        Member {
+            name: m.name,
+            addr: m.addr.to_string(),
+            state: m.state.into(),
+            incarnation: m.incarnation,
+            meta: m.meta.into_iter().collect(),
+        }
+    }
+}
+
+/// What happened.
+#[derive(uniffi::Enum, Clone, Debug, PartialEq, Eq)]
+pub enum MembershipEvent {
+    /// A member became alive: new, or back after failing or leaving.
+    Joined { member: Member },
+    /// An alive member changed its metadata or address.
+    Updated { member: Member },
+    /// A member is suspected of having failed.
+    Suspect { member: Member },
+    /// A suspect member refuted the suspicion.
+    Alive { member: Member },
+    /// A member was declared failed.
+    Failed { member: Member },
+    /// A member left gracefully.
+    Left { member: Member },
+    /// A user event from `origin`.
+    UserEvent { origin: String, name: String, payload: Vec<u8> },
+    /// Another address claims a live member's name; the known address is kept.
+    NameConflict { name: String, known: String, claimed: String },
+    /// This node is part of a cluster (a seed answered).
+    ClusterJoined,
+    /// This node's leave finished; `acknowledged` members confirmed it.
+    LeaveComplete { acknowledged: u32 },
+}
+
+impl From<AgentEvent> for MembershipEvent {
+    fn from(e: AgentEvent) -> Self {
+        match e {
+            AgentEvent::MemberJoined { member } => MembershipEvent::Joined { member: member.into() },
+            AgentEvent::MemberUpdated { member } => MembershipEvent::Updated { member: member.into() },
+            AgentEvent::MemberSuspect { member } => MembershipEvent::Suspect { member: member.into() },
+            AgentEvent::MemberAlive { member } => MembershipEvent::Alive { member: member.into() },
+            AgentEvent::MemberFailed { member } => MembershipEvent::Failed { member: member.into() },
+            AgentEvent::MemberLeft { member } => MembershipEvent::Left { member: member.into() },
+            AgentEvent::UserEvent { origin, name, payload } => MembershipEvent::UserEvent { origin, name, payload },
+            AgentEvent::NameConflict { name, known, claimed } => {
+                MembershipEvent::NameConflict { name, known: known.to_string(), claimed: claimed.to_string() }
+            }
+            AgentEvent::Joined => MembershipEvent::ClusterJoined,
+            AgentEvent::LeaveComplete { acknowledged } => MembershipEvent::LeaveComplete { acknowledged },
+        }
+    }
+}
+
+/// Every error of the binding.
+#[derive(uniffi::Error, Clone, Debug, PartialEq, Eq)]
+pub enum RumorError {
+    /// A configuration value was refused; nothing was started.
+    Config { field: String, value: String, reason: String },
+    /// A key operation was refused (an unknown key, removing the primary, a malformed key).
+    Keyring { message: String },
+    /// Metadata that does not fit once encoded, or bytes that are not Rumor metadata.
+    Meta { message: String },
+    /// The node refused a command (a broadcast too large, a command while leaving, …).
+    Node { message: String },
+    /// The UDP socket could not be bound, or no address to advertise was found.
+    Bind { message: String },
+    /// The agent has stopped (it left or was closed); the command was not run.
+    Closed,
+    /// Bytes that are not a valid frame or body; `kind` is the core's name for why.
+    Decode { kind: String, message: String },
+    /// Anything else (no randomness from the system, a keyring file not saved).
+    Other { message: String },
+}
+
+impl std::fmt::Display for RumorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RumorError::Config { field, value, reason } => {
+                write!(f, "invalid config field `{field}`: `{value}` {reason}")
+            }
+            RumorError::Keyring { message }
+            | RumorError::Meta { message }
+            | RumorError::Node { message }
+            | RumorError::Bind { message }
+            | RumorError::Decode { message, .. }
+            | RumorError::Other { message } => f.write_str(message),
+            RumorError::Closed => f.write_str("the agent has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for RumorError {}
+
+impl From<&ConfigError> for RumorError {
+    fn from(e: &ConfigError) -> Self {
+        RumorError::Config { field: e.field.clone(), value: e.value.clone(), reason: e.reason.clone() }
+    }
+}
+
+impl From<Error> for RumorError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Config(c) => (&c).into(),
+            Error::Node(e) => RumorError::Node { message: e.to_string() },
+            Error::Keyring(e) => RumorError::Keyring { message: e.to_string() },
+            Error::Meta(e) => RumorError::Meta { message: e.to_string() },
+            Error::UserEvent(e) => RumorError::Node { message: e.to_string() },
+            e @ (Error::Bind(..) | Error::Advertise(_)) => RumorError::Bind { message: e.to_string() },
+            Error::Stopped => RumorError::Closed,
+            e => RumorError::Other { message: e.to_string() },
+        }
+    }
+}
+
+/// A refused argument, before the agent's checks could see it.
+pub(crate) fn config_error(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> RumorError {
+    (&ConfigError::new(field, value, reason)).into()
+}
+
+/// A key from base64 text.
+pub(crate) fn key(text: &str) -> Result<Key, KeyError> {
+    Key::from_base64(text)
+}
+
+/// A key argument of a keyring operation.
+pub(crate) fn key_arg(text: &str) -> Result<Key, RumorError> {
+    key(text).map_err(|e| RumorError::Keyring { message: format!("a key {e}") })
+}
+
+/// Raw key bytes (the vectors' form) as a key.
+pub(crate) fn key_bytes(bytes: &[u8]) -> Result<Key, RumorError> {
+    let raw: [u8; KEY_LEN] = bytes
+        .try_into()
+        .map_err(|_| RumorError::Keyring { message: format!("a key is {KEY_LEN} bytes, not {}", bytes.len()) })?;
+    Ok(Key::from_bytes(raw))
+}
+
+/// A protocol configuration from a preset, a label, base64 keys (the first is the primary)
+/// and the Lifeguard switch; refusals name the field.
+pub(crate) fn protocol(preset: &str, label: &str, keys: &[String], lifeguard: bool) -> Result<Config, RumorError> {
+    let mut config = Config::preset(preset).ok_or_else(|| {
+        config_error("preset", preset, format!("is not a preset (expected one of {})", Config::PRESETS.join(", ")))
+    })?;
+    config.label = label.to_owned();
+    let mut ring = Keyring::new();
+    for (i, text) in keys.iter().enumerate() {
+        let k = key(text).map_err(|e| config_error("keyring", format_args!("[{i}]"), format!("a key {e}")))?;
+        if i == 0 {
+            ring = Keyring::with_primary(k);
+        } else {
+            ring.install(k);
+        }
+    }
+    config.keyring = ring;
+    if !lifeguard {
+        config.lifeguard = Lifeguard::OFF;
+    }
+    Ok(config)
+}
+
+/// The core's counters by their serde names (`packets_in`, `probes_sent`, …).
+pub(crate) fn stats(stats: &rumor_core::Stats) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
+        for (k, v) in fields {
+            if let Some(n) = v.as_u64() {
+                out.insert(k, n);
+            }
+        }
+    }
+    out
+}
