@@ -22,6 +22,65 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
+/// Coroutines not yet finished, and when the last one finished: `drain` waits for both to
+/// settle, so that no runtime thread is handing a result to asyncio while the interpreter
+/// shuts down (a thread calling into a finalizing interpreter crashes it: PyO3's
+/// pyo3-async-runtimes#40).
+static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+static LAST_DONE: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut last) = LAST_DONE.lock() {
+            *last = Some(std::time::Instant::now());
+        }
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `fut` as an asyncio awaitable (pyo3-async-runtimes), counted in [`IN_FLIGHT`].
+pub(crate) fn bridge<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: std::future::Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let guard = InFlight::new();
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let _guard = guard;
+        fut.await
+    })
+}
+
+/// Called at interpreter exit (`atexit`, python/rumor/__init__.py): waits, with the GIL
+/// released, until no coroutine is in flight and none finished in the last 50 ms (the time
+/// its result takes to reach asyncio), at most 2 s.
+#[pyfunction]
+pub(crate) fn _drain(py: Python<'_>) {
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < deadline {
+            let recent = LAST_DONE
+                .lock()
+                .ok()
+                .and_then(|l| *l)
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(50));
+            if IN_FLIGHT.load(Ordering::SeqCst) == 0 && !recent {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+}
+
 /// The running agent: its handle for commands, and the agent itself to wait for its end.
 struct Running {
     handle: Handle,
@@ -179,7 +238,7 @@ impl Agent {
         slf.get().ensure_not_started(py)?;
         let config = slf.get().config.clone();
         let this = slf.clone().unbind();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             let running = Agent::start_agent(config).await;
             Python::attach(|py| {
                 let running = running.map_err(|e| errors::agent(py, e))?;
@@ -192,7 +251,7 @@ impl Agent {
     #[pyo3(signature = (*_exc))]
     fn __aexit__<'py>(&self, py: Python<'py>, _exc: &Bound<'py, pyo3::types::PyTuple>) -> PyResult<Bound<'py, PyAny>> {
         let running = self.take();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             if let Some(running) = running {
                 let result = stop(running, true).await;
                 Python::attach(|py| result.map_err(|e| errors::agent(py, e)))?;
@@ -285,7 +344,7 @@ impl Agent {
 
     fn set_meta<'py>(&self, py: Python<'py>, meta: BTreeMap<String, String>) -> PyResult<Bound<'py, PyAny>> {
         let handle = self.handle(py)?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             let result = handle.set_meta(meta).await;
             Python::attach(|py| result.map_err(|e| errors::agent(py, e)))
         })
@@ -294,7 +353,7 @@ impl Agent {
     #[pyo3(signature = (name, payload = Vec::new()), text_signature = "($self, name, payload=b'')")]
     fn broadcast<'py>(&self, py: Python<'py>, name: String, payload: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
         let handle = self.handle(py)?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             let result = handle.send_event(&name, &payload).await;
             Python::attach(|py| result.map_err(|e| errors::agent(py, e)))
         })
@@ -303,7 +362,7 @@ impl Agent {
     fn leave<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.handle(py)?;
         let running = self.take().ok_or_else(|| errors::closed(py))?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             let result = stop(running, true).await;
             Python::attach(|py| result.map_err(|e| errors::agent(py, e)))
         })
@@ -410,7 +469,7 @@ impl EventStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (rx, handle, missed) = (self.rx.clone(), self.handle.clone(), self.missed.clone());
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        bridge(py, async move {
             let event = next(rx, handle, missed).await;
             Python::attach(|py| match event {
                 Some(event) => types::event(py, event),

@@ -35,5 +35,6 @@ fn _rumor(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wire::encode_user_event, m)?)?;
     m.add_function(wrap_pyfunction!(wire::decode_user_event, m)?)?;
     m.add_function(wrap_pyfunction!(wire::generate_key, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::_drain, m)?)?;
     Ok(())
 }

@@ -37,13 +37,16 @@ impl Instant {
     }
 
     /// An instant `millis` milliseconds after the origin, from a floating-point count (a
-    /// JavaScript `performance.now()`), truncated to whole microseconds. Never panics: a
+    /// JavaScript `performance.now()`), rounded to the nearest microsecond, so an instant
+    /// read back with [`Instant::as_millis_f64`] (and scaled to seconds and back by a
+    /// binding) is the same instant, not one microsecond short of it. Never panics: a
     /// negative count or NaN is [`Instant::ZERO`], a count past the largest instant (or
     /// infinity) is the largest instant.
     pub fn from_millis_f64(millis: f64) -> Self {
         // A float-to-integer `as` saturates at the type's bounds and takes NaN to zero, so
         // every input has an instant and none panics.
-        Instant { micros: (millis * 1000.0) as u64 }
+        // `+ 0.5` then truncation rounds a non-negative count (no `f64::round` without std).
+        Instant { micros: (millis * 1000.0 + 0.5) as u64 }
     }
 
     /// Milliseconds since the origin as a floating-point count (for JavaScript). Exact up to
@@ -114,7 +117,8 @@ mod tests {
 
     #[test]
     fn float_milliseconds() {
-        assert_eq!(Instant::from_millis_f64(1234.5678), Instant::from_micros(1_234_567));
+        assert_eq!(Instant::from_millis_f64(1234.5678), Instant::from_micros(1_234_568), "nearest microsecond");
+        assert_eq!(Instant::from_millis_f64(1234.5674), Instant::from_micros(1_234_567));
         assert_eq!(Instant::from_millis_f64(0.0), Instant::ZERO);
         assert_eq!(Instant::from_millis_f64(-0.0), Instant::ZERO);
         assert_eq!(Instant::from_millis_f64(-5.0), Instant::ZERO);
@@ -127,6 +131,13 @@ mod tests {
         assert_eq!(Instant::ZERO.as_millis_f64(), 0.0);
         for ms in [0.001, 1.0, 16.5, 86_400_000.25] {
             assert_eq!(Instant::from_millis_f64(ms).as_millis_f64(), ms, "{ms} ms round-trips");
+        }
+        // An instant read out as milliseconds, scaled to seconds and back (as the Python and
+        // Swift bindings do), is the same instant: a deadline handed back is due, not 1 µs early.
+        for micros in (0..200_000u64).map(|i| i * 7_919 + 32_646_621) {
+            let t = Instant::from_micros(micros);
+            let seconds = t.as_millis_f64() / 1000.0;
+            assert_eq!(Instant::from_millis_f64(seconds * 1000.0), t, "{micros} µs via {seconds} s");
         }
     }
 }

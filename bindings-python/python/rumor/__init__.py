@@ -35,6 +35,9 @@ from ._rumor import (
     encode_user_event,
     generate_key,
 )
+import atexit as _atexit
+
+from . import _rumor
 from ._errors import (
     AgentClosed,
     BindError,
@@ -86,3 +89,7 @@ __all__ = [
     "encode_user_event",
     "generate_key",
 ]
+
+# At exit, let coroutines that are finishing hand their results to asyncio before the
+# interpreter shuts down (a runtime thread calling into a finalizing interpreter crashes it).
+_atexit.register(_rumor._drain)

@@ -28,6 +28,7 @@ __all__ = [
     "Transmit",
     "UserEvent",
     "__version__",
+    "_drain",
     "decode_body",
     "decode_frame",
     "decode_meta",
@@ -291,6 +292,8 @@ class Node:
 
 # --- codecs and keys ------------------------------------------------------------------------
 
+def _drain() -> None:
+    """Waits (at exit) until no coroutine of this module is handing a result to asyncio."""
 def generate_key() -> str:
     """A new random key, base64 (as `rumor keygen` prints)."""
 def encode_meta(meta: Mapping[str, str], max_len: int | None = None) -> bytes: ...
