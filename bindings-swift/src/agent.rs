@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rumor_agent::{AgentConfig, AgentEvent, Handle, KeyOp};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::types::{self, Member, MembershipEvent, RumorError};
+use crate::types::{self, FfiError, Member, MembershipEvent};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -34,9 +34,9 @@ impl<T> Drop for Aborting<T> {
 }
 
 /// Runs `f` on the runtime and waits for it from whatever executor polls this (Swift's).
-async fn on_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T, RumorError> {
+async fn on_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T, FfiError> {
     let mut task = Aborting(runtime().spawn(f));
-    (&mut task.0).await.map_err(|e| RumorError::Other { message: format!("rumor task failed: {e}") })
+    (&mut task.0).await.map_err(|e| FfiError::Other { message: format!("rumor task failed: {e}") })
 }
 
 /// An agent's settings; `AgentOptions::new` gives the defaults of `rumor agent`.
@@ -71,7 +71,7 @@ pub struct AgentOptions {
 
 impl AgentOptions {
     /// The checked agent configuration: refusals name the field.
-    fn config(&self) -> Result<AgentConfig, RumorError> {
+    fn config(&self) -> Result<AgentConfig, FfiError> {
         let bind: SocketAddr = self
             .bind
             .parse()
@@ -86,7 +86,7 @@ impl AgentOptions {
             None => None,
         };
         config.meta = self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        config.check().map_err(|e| RumorError::from(&e))?;
+        config.check().map_err(|e| FfiError::from(&e))?;
         Ok(config)
     }
 }
@@ -96,16 +96,49 @@ impl AgentOptions {
 pub struct Agent {
     handle: Handle,
     agent: Mutex<Option<rumor_agent::Agent>>,
-    events: Arc<tokio::sync::Mutex<broadcast::Receiver<AgentEvent>>>,
+}
+
+/// The events of one agent from the moment `Agent::subscribe` made this, in order.
+#[derive(uniffi::Object)]
+pub struct EventSubscription {
+    rx: Arc<tokio::sync::Mutex<broadcast::Receiver<AgentEvent>>>,
+    handle: Handle,
+}
+
+#[uniffi::export]
+impl EventSubscription {
+    /// The next event; `None` once the agent has stopped (after the events it published before
+    /// stopping). Events a slow reader missed (more than 256 behind) are skipped.
+    pub async fn next(&self) -> Option<MembershipEvent> {
+        let (rx, handle) = (self.rx.clone(), self.handle.clone());
+        on_runtime(async move {
+            let mut rx = rx.lock().await;
+            loop {
+                let received = tokio::select! {
+                    biased;
+                    r = rx.recv() => r,
+                    () = handle.stopped() => rx.try_recv().map_err(|_| RecvError::Closed),
+                };
+                match received {
+                    Ok(event) => return Some(MembershipEvent::from(event)),
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
 }
 
 impl Agent {
-    fn live(&self) -> Result<Handle, RumorError> {
-        if self.handle.is_stopped() { Err(RumorError::Closed) } else { Ok(self.handle.clone()) }
+    fn live(&self) -> Result<Handle, FfiError> {
+        if self.handle.is_stopped() { Err(FfiError::Closed) } else { Ok(self.handle.clone()) }
     }
 
     /// Stops the agent (leaving first if asked) and waits until its socket is closed.
-    async fn stop(&self, leave: bool) -> Result<u32, RumorError> {
+    async fn stop(&self, leave: bool) -> Result<u32, FfiError> {
         let agent = self.agent.lock().ok().and_then(|mut a| a.take());
         let handle = self.handle.clone();
         on_runtime(async move {
@@ -116,7 +149,7 @@ impl Agent {
             }
             match acks {
                 Err(rumor_agent::Error::Stopped) => Ok(0),
-                other => other.map_err(RumorError::from),
+                other => other.map_err(FfiError::from),
             }
         })
         .await?
@@ -127,13 +160,10 @@ impl Agent {
 impl Agent {
     /// Starts an agent: binds its socket and joins `options.join` in the background.
     #[uniffi::constructor]
-    pub async fn start(options: AgentOptions) -> Result<Arc<Agent>, RumorError> {
+    pub async fn start(options: AgentOptions) -> Result<Arc<Agent>, FfiError> {
         let config = options.config()?;
         let agent = on_runtime(rumor_agent::Agent::start(config)).await??;
-        let handle = agent.handle();
-        // Subscribed at start, so `next_event` sees every event from the first.
-        let events = Arc::new(tokio::sync::Mutex::new(handle.subscribe()));
-        Ok(Arc::new(Agent { handle, agent: Mutex::new(Some(agent)), events }))
+        Ok(Arc::new(Agent { handle: agent.handle(), agent: Mutex::new(Some(agent)) }))
     }
 
     /// This agent's member name.
@@ -157,53 +187,36 @@ impl Agent {
     }
 
     /// Every member it knows, itself included, sorted by name.
-    pub async fn members(&self) -> Result<Vec<Member>, RumorError> {
+    pub async fn members(&self) -> Result<Vec<Member>, FfiError> {
         let handle = self.live()?;
         let members = on_runtime(async move { handle.members().await }).await??;
         Ok(members.into_iter().map(Member::from).collect())
     }
 
-    /// The next event, in order; `None` once the agent has stopped (after the events it
-    /// published before stopping). Events a slow reader missed (more than 256 behind) are
-    /// skipped.
-    pub async fn next_event(&self) -> Option<MembershipEvent> {
-        let (rx, handle) = (self.events.clone(), self.handle.clone());
-        on_runtime(async move {
-            let mut rx = rx.lock().await;
-            loop {
-                let received = tokio::select! {
-                    biased;
-                    r = rx.recv() => r,
-                    () = handle.stopped() => rx.try_recv().map_err(|_| RecvError::Closed),
-                };
-                match received {
-                    Ok(event) => return Some(MembershipEvent::from(event)),
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                }
-            }
+    /// A subscription to its events from now on (each subscription sees every event).
+    pub fn subscribe(&self) -> Arc<EventSubscription> {
+        Arc::new(EventSubscription {
+            rx: Arc::new(tokio::sync::Mutex::new(self.handle.subscribe())),
+            handle: self.handle.clone(),
         })
-        .await
-        .ok()
-        .flatten()
     }
 
     /// Replaces this agent's metadata; gossiped to every member.
-    pub async fn set_meta(&self, meta: HashMap<String, String>) -> Result<(), RumorError> {
+    pub async fn set_meta(&self, meta: HashMap<String, String>) -> Result<(), FfiError> {
         let handle = self.live()?;
         let meta: BTreeMap<String, String> = meta.into_iter().collect();
-        on_runtime(async move { handle.set_meta(meta).await }).await?.map_err(RumorError::from)
+        on_runtime(async move { handle.set_meta(meta).await }).await?.map_err(FfiError::from)
     }
 
     /// Sends a user event to every member.
-    pub async fn broadcast(&self, name: String, payload: Vec<u8>) -> Result<(), RumorError> {
+    pub async fn broadcast(&self, name: String, payload: Vec<u8>) -> Result<(), FfiError> {
         let handle = self.live()?;
-        on_runtime(async move { handle.send_event(&name, &payload).await }).await?.map_err(RumorError::from)
+        on_runtime(async move { handle.send_event(&name, &payload).await }).await?.map_err(FfiError::from)
     }
 
     /// The core's counters, the member counts (`members_alive`, …), `health_score` and
     /// `gossip_queue`.
-    pub async fn stats(&self) -> Result<HashMap<String, u64>, RumorError> {
+    pub async fn stats(&self) -> Result<HashMap<String, u64>, FfiError> {
         let handle = self.live()?;
         let m = on_runtime(async move { handle.metrics().await }).await??;
         let mut out = types::stats(&m.stats);
@@ -217,27 +230,27 @@ impl Agent {
     }
 
     /// The keyring in base64, primary first.
-    pub async fn keys(&self) -> Result<Vec<String>, RumorError> {
+    pub async fn keys(&self) -> Result<Vec<String>, FfiError> {
         self.key_op(KeyOp::List).await
     }
 
     /// Adds a key (accepted on receipt, not used to send); returns the keyring.
-    pub async fn install_key(&self, key: String) -> Result<Vec<String>, RumorError> {
+    pub async fn install_key(&self, key: String) -> Result<Vec<String>, FfiError> {
         self.key_op(KeyOp::Install(types::key_arg(&key)?)).await
     }
 
     /// Makes an installed key the one packets are sealed with; returns the keyring.
-    pub async fn use_key(&self, key: String) -> Result<Vec<String>, RumorError> {
+    pub async fn use_key(&self, key: String) -> Result<Vec<String>, FfiError> {
         self.key_op(KeyOp::Use(types::key_arg(&key)?)).await
     }
 
     /// Removes a key that is not the primary; returns the keyring.
-    pub async fn remove_key(&self, key: String) -> Result<Vec<String>, RumorError> {
+    pub async fn remove_key(&self, key: String) -> Result<Vec<String>, FfiError> {
         self.key_op(KeyOp::Remove(types::key_arg(&key)?)).await
     }
 
     /// Leaves gracefully and stops; returns how many members acknowledged.
-    pub async fn leave(&self) -> Result<u32, RumorError> {
+    pub async fn leave(&self) -> Result<u32, FfiError> {
         self.live()?;
         self.stop(true).await
     }
@@ -249,9 +262,9 @@ impl Agent {
 }
 
 impl Agent {
-    async fn key_op(&self, op: KeyOp) -> Result<Vec<String>, RumorError> {
+    async fn key_op(&self, op: KeyOp) -> Result<Vec<String>, FfiError> {
         let handle = self.live()?;
-        on_runtime(async move { handle.keys(op).await }).await?.map_err(RumorError::from)
+        on_runtime(async move { handle.keys(op).await }).await?.map_err(FfiError::from)
     }
 }
 

@@ -14,9 +14,9 @@ mod types;
 #[allow(missing_docs)]
 mod wire;
 
-pub use agent::{Agent, AgentOptions};
+pub use agent::{Agent, AgentOptions, EventSubscription};
 pub use node::{Node, NodeOptions, Transmit};
-pub use types::{Member, MemberState, MembershipEvent, RumorError};
+pub use types::{FfiError, Member, MemberState, MembershipEvent};
 pub use wire::{
     DecodedBody, DecodedFrame, FrameHeader, NamedEvent, WireMessage, decode_body, decode_frame, decode_meta,
     decode_user_event, encode_body, encode_frame, encode_meta, encode_user_event,
@@ -32,6 +32,6 @@ pub fn presets() -> Vec<String> {
 
 /// A new random key in base64 (as `rumor keygen` prints).
 #[uniffi::export]
-pub fn generate_key() -> Result<String, RumorError> {
-    rumor_agent::keys::generate().map(|k| k.to_base64()).map_err(RumorError::from)
+pub fn generate_key() -> Result<String, FfiError> {
+    rumor_agent::keys::generate().map(|k| k.to_base64()).map_err(FfiError::from)
 }

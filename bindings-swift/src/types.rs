@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use rumor_agent::{AgentEvent, ConfigError, Error, MemberInfo};
-use rumor_core::{Config, Key, KeyError, KEY_LEN, Keyring, Lifeguard, Status};
+use rumor_core::{Config, KEY_LEN, Key, KeyError, Keyring, Lifeguard, Status};
 
 /// A member's liveness in one node's view.
 #[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -102,9 +102,10 @@ impl From<AgentEvent> for MembershipEvent {
     }
 }
 
-/// Every error of the binding.
+/// Every error of the library. The Swift package maps it to the idiomatic `RumorError`
+/// (lower-case cases; uniffi keeps an error's Rust variant names).
 #[derive(uniffi::Error, Clone, Debug, PartialEq, Eq)]
-pub enum RumorError {
+pub enum FfiError {
     /// A configuration value was refused; nothing was started.
     Config { field: String, value: String, reason: String },
     /// A key operation was refused (an unknown key, removing the primary, a malformed key).
@@ -123,48 +124,48 @@ pub enum RumorError {
     Other { message: String },
 }
 
-impl std::fmt::Display for RumorError {
+impl std::fmt::Display for FfiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RumorError::Config { field, value, reason } => {
+            FfiError::Config { field, value, reason } => {
                 write!(f, "invalid config field `{field}`: `{value}` {reason}")
             }
-            RumorError::Keyring { message }
-            | RumorError::Meta { message }
-            | RumorError::Node { message }
-            | RumorError::Bind { message }
-            | RumorError::Decode { message, .. }
-            | RumorError::Other { message } => f.write_str(message),
-            RumorError::Closed => f.write_str("the agent has stopped"),
+            FfiError::Keyring { message }
+            | FfiError::Meta { message }
+            | FfiError::Node { message }
+            | FfiError::Bind { message }
+            | FfiError::Decode { message, .. }
+            | FfiError::Other { message } => f.write_str(message),
+            FfiError::Closed => f.write_str("the agent has stopped"),
         }
     }
 }
 
-impl std::error::Error for RumorError {}
+impl std::error::Error for FfiError {}
 
-impl From<&ConfigError> for RumorError {
+impl From<&ConfigError> for FfiError {
     fn from(e: &ConfigError) -> Self {
-        RumorError::Config { field: e.field.clone(), value: e.value.clone(), reason: e.reason.clone() }
+        FfiError::Config { field: e.field.clone(), value: e.value.clone(), reason: e.reason.clone() }
     }
 }
 
-impl From<Error> for RumorError {
+impl From<Error> for FfiError {
     fn from(e: Error) -> Self {
         match e {
             Error::Config(c) => (&c).into(),
-            Error::Node(e) => RumorError::Node { message: e.to_string() },
-            Error::Keyring(e) => RumorError::Keyring { message: e.to_string() },
-            Error::Meta(e) => RumorError::Meta { message: e.to_string() },
-            Error::UserEvent(e) => RumorError::Node { message: e.to_string() },
-            e @ (Error::Bind(..) | Error::Advertise(_)) => RumorError::Bind { message: e.to_string() },
-            Error::Stopped => RumorError::Closed,
-            e => RumorError::Other { message: e.to_string() },
+            Error::Node(e) => FfiError::Node { message: e.to_string() },
+            Error::Keyring(e) => FfiError::Keyring { message: e.to_string() },
+            Error::Meta(e) => FfiError::Meta { message: e.to_string() },
+            Error::UserEvent(e) => FfiError::Node { message: e.to_string() },
+            e @ (Error::Bind(..) | Error::Advertise(_)) => FfiError::Bind { message: e.to_string() },
+            Error::Stopped => FfiError::Closed,
+            e => FfiError::Other { message: e.to_string() },
         }
     }
 }
 
 /// A refused argument, before the agent's checks could see it.
-pub(crate) fn config_error(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> RumorError {
+pub(crate) fn config_error(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> FfiError {
     (&ConfigError::new(field, value, reason)).into()
 }
 
@@ -174,21 +175,21 @@ pub(crate) fn key(text: &str) -> Result<Key, KeyError> {
 }
 
 /// A key argument of a keyring operation.
-pub(crate) fn key_arg(text: &str) -> Result<Key, RumorError> {
-    key(text).map_err(|e| RumorError::Keyring { message: format!("a key {e}") })
+pub(crate) fn key_arg(text: &str) -> Result<Key, FfiError> {
+    key(text).map_err(|e| FfiError::Keyring { message: format!("a key {e}") })
 }
 
 /// Raw key bytes (the vectors' form) as a key.
-pub(crate) fn key_bytes(bytes: &[u8]) -> Result<Key, RumorError> {
+pub(crate) fn key_bytes(bytes: &[u8]) -> Result<Key, FfiError> {
     let raw: [u8; KEY_LEN] = bytes
         .try_into()
-        .map_err(|_| RumorError::Keyring { message: format!("a key is {KEY_LEN} bytes, not {}", bytes.len()) })?;
+        .map_err(|_| FfiError::Keyring { message: format!("a key is {KEY_LEN} bytes, not {}", bytes.len()) })?;
     Ok(Key::from_bytes(raw))
 }
 
 /// A protocol configuration from a preset, a label, base64 keys (the first is the primary)
 /// and the Lifeguard switch; refusals name the field.
-pub(crate) fn protocol(preset: &str, label: &str, keys: &[String], lifeguard: bool) -> Result<Config, RumorError> {
+pub(crate) fn protocol(preset: &str, label: &str, keys: &[String], lifeguard: bool) -> Result<Config, FfiError> {
     let mut config = Config::preset(preset).ok_or_else(|| {
         config_error("preset", preset, format!("is not a preset (expected one of {})", Config::PRESETS.join(", ")))
     })?;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use rumor_core::wire::{self, Addr, DecodeError, Message, NONCE_LEN};
 use rumor_core::{Keyring, meta, user_event};
 
-use crate::types::{RumorError, key_bytes};
+use crate::types::{FfiError, key_bytes};
 
 /// One protocol message (`rumor_core::wire::Message`), addresses as `ip:port`.
 #[derive(uniffi::Enum, Clone, Debug, PartialEq, Eq)]
@@ -29,10 +29,10 @@ fn addr_text(a: Addr) -> String {
     SocketAddr::from(a).to_string()
 }
 
-fn addr_of(text: &str) -> Result<Addr, RumorError> {
+fn addr_of(text: &str) -> Result<Addr, FfiError> {
     let a: SocketAddr = text
         .parse()
-        .map_err(|_| RumorError::Decode { kind: "BadAddr".into(), message: format!("{text:?} is not ip:port") })?;
+        .map_err(|_| FfiError::Decode { kind: "BadAddr".into(), message: format!("{text:?} is not ip:port") })?;
     Ok(Addr::from(a))
 }
 
@@ -66,7 +66,7 @@ impl From<&Message<'_>> for WireMessage {
 
 impl WireMessage {
     /// The core's message, borrowing from `self`; then its wire form with its length prefix.
-    fn encode(&self) -> Result<Vec<u8>, RumorError> {
+    fn encode(&self) -> Result<Vec<u8>, FfiError> {
         let m = match self {
             WireMessage::Ping { seq, target } => Message::Ping { seq: *seq, target },
             WireMessage::Ack { seq } => Message::Ack { seq: *seq },
@@ -111,11 +111,11 @@ pub struct DecodedFrame {
     pub skipped: u64,
 }
 
-fn decode_error(e: DecodeError) -> RumorError {
-    RumorError::Decode { kind: e.kind().0.to_owned(), message: e.to_string() }
+fn decode_error(e: DecodeError) -> FfiError {
+    FfiError::Decode { kind: e.kind().0.to_owned(), message: e.to_string() }
 }
 
-fn ring(keys: &[Vec<u8>]) -> Result<Keyring, RumorError> {
+fn ring(keys: &[Vec<u8>]) -> Result<Keyring, FfiError> {
     let mut ring = Keyring::new();
     for (i, k) in keys.iter().enumerate() {
         let key = key_bytes(k)?;
@@ -136,14 +136,14 @@ pub struct DecodedBody {
 }
 
 #[uniffi::export]
-pub fn decode_body(body: Vec<u8>) -> Result<DecodedBody, RumorError> {
+pub fn decode_body(body: Vec<u8>) -> Result<DecodedBody, FfiError> {
     let mut messages = Vec::new();
     let skipped = wire::decode_body(&body, &mut messages).map_err(decode_error)?;
     Ok(DecodedBody { messages: messages.iter().map(WireMessage::from).collect(), skipped: skipped as u64 })
 }
 
 #[uniffi::export]
-pub fn encode_body(messages: Vec<WireMessage>) -> Result<Vec<u8>, RumorError> {
+pub fn encode_body(messages: Vec<WireMessage>) -> Result<Vec<u8>, FfiError> {
     let mut body = Vec::new();
     for m in &messages {
         body.extend(m.encode()?);
@@ -153,7 +153,7 @@ pub fn encode_body(messages: Vec<WireMessage>) -> Result<Vec<u8>, RumorError> {
 
 /// Opens a frame as a receiver with raw 32-byte `keys` (empty: plaintext) and `label`.
 #[uniffi::export]
-pub fn decode_frame(frame: Vec<u8>, keys: Vec<Vec<u8>>, label: String) -> Result<DecodedFrame, RumorError> {
+pub fn decode_frame(frame: Vec<u8>, keys: Vec<Vec<u8>>, label: String) -> Result<DecodedFrame, FfiError> {
     let ring = ring(&keys)?;
     let mut body = Vec::new();
     let header = wire::decode_frame(&ring, label.as_bytes(), &frame, &mut body).map_err(decode_error)?;
@@ -175,39 +175,40 @@ pub fn encode_frame(
     label: String,
     key: Option<Vec<u8>>,
     nonce: Option<Vec<u8>>,
-) -> Result<Vec<u8>, RumorError> {
+) -> Result<Vec<u8>, FfiError> {
     let seal = match (key, nonce) {
         (None, None) => None,
         (Some(key), Some(nonce)) => {
             let len = nonce.len();
             let nonce: [u8; NONCE_LEN] = nonce
                 .try_into()
-                .map_err(|_| RumorError::Node { message: format!("nonce must be {NONCE_LEN} bytes, not {len}") })?;
+                .map_err(|_| FfiError::Node { message: format!("nonce must be {NONCE_LEN} bytes, not {len}") })?;
             Some((key_bytes(&key)?, nonce))
         }
-        _ => return Err(RumorError::Node { message: "a sealed frame needs both key and nonce".into() }),
+        _ => return Err(FfiError::Node { message: "a sealed frame needs both key and nonce".into() }),
     };
-    wire::encode_frame(label.as_bytes(), seal.as_ref().map(|(k, n)| (k, *n)), &body)
-        .ok_or_else(|| RumorError::Node { message: "the frame cannot be encoded (label too long, or a reserved nonce)".into() })
+    wire::encode_frame(label.as_bytes(), seal.as_ref().map(|(k, n)| (k, *n)), &body).ok_or_else(|| FfiError::Node {
+        message: "the frame cannot be encoded (label too long, or a reserved nonce)".into(),
+    })
 }
 
 /// Node metadata as every runtime encodes it, within `max_len` (default: the protocol's limit).
 #[uniffi::export]
-pub fn encode_meta(meta: HashMap<String, String>, max_len: Option<u32>) -> Result<Vec<u8>, RumorError> {
+pub fn encode_meta(meta: HashMap<String, String>, max_len: Option<u32>) -> Result<Vec<u8>, FfiError> {
     let map = meta.into_iter().collect();
     let max = max_len.map_or(wire::MAX_META_LEN, |n| n as usize);
-    meta::encode(&map, max).map_err(|e| RumorError::Meta { message: e.to_string() })
+    meta::encode(&map, max).map_err(|e| FfiError::Meta { message: e.to_string() })
 }
 
 #[uniffi::export]
-pub fn decode_meta(data: Vec<u8>) -> Result<HashMap<String, String>, RumorError> {
-    meta::decode(&data).map(|m| m.into_iter().collect()).map_err(|e| RumorError::Meta { message: e.to_string() })
+pub fn decode_meta(data: Vec<u8>) -> Result<HashMap<String, String>, FfiError> {
+    meta::decode(&data).map(|m| m.into_iter().collect()).map_err(|e| FfiError::Meta { message: e.to_string() })
 }
 
 /// A named user event as one broadcast payload.
 #[uniffi::export]
-pub fn encode_user_event(name: String, payload: Vec<u8>) -> Result<Vec<u8>, RumorError> {
-    user_event::encode(&name, &payload).map_err(|e| RumorError::Node { message: e.to_string() })
+pub fn encode_user_event(name: String, payload: Vec<u8>) -> Result<Vec<u8>, FfiError> {
+    user_event::encode(&name, &payload).map_err(|e| FfiError::Node { message: e.to_string() })
 }
 
 /// A user broadcast read as a named event.
