@@ -113,6 +113,11 @@ step "the Python package (bindings-python: pip install, pytest against real agen
 # python3 -m venv or the package index is missing.
 bash bindings-python/test.sh
 
+step "the Swift package (bindings-swift: uniffi bindings, swift test in a Debian trixie chroot, Apple static libraries)"
+# The chroot is built (or restored from ~/.cache/rumor/swift-chroot-trixie.tar.zst) by
+# bindings-swift/swift.sh; without root or the Debian mirror the step prints SKIPPED.
+bash bindings-swift/test.sh
+
 step "fuzz targets compile"
 if [ -f fuzz/Cargo.toml ]; then
   RUSTC_BOOTSTRAP=1 cargo check --manifest-path fuzz/Cargo.toml --bins

@@ -3,6 +3,10 @@ import Foundation
 import Rumor
 import XCTest
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 final class AgentTests: XCTestCase {
     /// Joins three natives: sees them alive, they list it with its metadata; SIGKILL one → the
     /// event stream yields `.failed`; a broadcast reaches a native `rumor monitor`; `leave()` is
@@ -34,7 +38,12 @@ final class AgentTests: XCTestCase {
         let out = Pipe()
         monitor.standardOutput = out
         try monitor.run()
-        defer { monitor.terminate() }
+        // SIGKILL, not terminate(): children of an async test inherit a mask that blocks SIGTERM
+        // (swift-corelibs-foundation#4772).
+        defer {
+            kill(monitor.processIdentifier, SIGKILL)
+            monitor.waitUntilExit()
+        }
         try await Task.sleep(nanoseconds: 300_000_000)  // let it subscribe
         try await agent.broadcast(name: "deploy", payload: Data("v42".utf8))
         let seen = try await readLine(from: out, within: 15) { $0.contains("\"deploy\"") }
