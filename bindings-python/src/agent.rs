@@ -68,11 +68,8 @@ pub(crate) fn _drain(py: Python<'_>) {
     py.detach(|| {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while std::time::Instant::now() < deadline {
-            let recent = LAST_DONE
-                .lock()
-                .ok()
-                .and_then(|l| *l)
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(50));
+            let recent =
+                LAST_DONE.lock().ok().and_then(|l| *l).is_some_and(|t| t.elapsed() < Duration::from_millis(50));
             if IN_FLIGHT.load(Ordering::SeqCst) == 0 && !recent {
                 return;
             }
