@@ -10,23 +10,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGETS=(aarch64-apple-ios aarch64-apple-ios-sim aarch64-apple-darwin)
 installed=$(rustup target list --installed)
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 built=()
 for t in "${TARGETS[@]}"; do
   if grep -qx "$t" <<<"$installed" || rustup target add "$t" >/dev/null 2>&1; then
-    built+=("$t")
+    cargo rustc -q -p rumor-swift --lib --release --locked --target "$t" --crate-type staticlib
+  elif rustup component add rust-src >/dev/null 2>&1; then
+    # rustup's mirror here serves no prebuilt standard library for some targets
+    # (aarch64-apple-ios-sim): build it from source (-Zbuild-std, which a stable toolchain
+    # allows with RUSTC_BOOTSTRAP=1; a few minutes).
+    echo "building the standard library for $t from source (rustup has none for it here)"
+    RUSTC_BOOTSTRAP=1 cargo rustc -q -p rumor-swift --lib --release --locked --target "$t" \
+      --crate-type staticlib -Zbuild-std=std
   else
-    # The standard library for the target could not be installed (rustup's mirror here serves
-    # no aarch64-apple-ios-sim): say so, build the others.
-    echo "SKIPPED: rumor-swift for $t — rustup cannot install its standard library here"
+    echo "SKIPPED: rumor-swift for $t — rustup cannot install its standard library or rust-src here"
+    continue
   fi
-done
-[ ${#built[@]} -gt 0 ] || { echo "build-apple.sh: no Apple target could be installed" >&2; exit 1; }
-TARGET_DIR=${CARGO_TARGET_DIR:-target}
-for t in "${built[@]}"; do
-  cargo rustc -q -p rumor-swift --lib --release --locked --target "$t" --crate-type staticlib
+  built+=("$t")
   lib="$TARGET_DIR/$t/release/librumor_swift.a"
   printf '%-22s %s  %d bytes\n' "$t" "$lib" "$(wc -c < "$lib")"
 done
+[ ${#built[@]} -gt 0 ] || { echo "build-apple.sh: no Apple target could be built" >&2; exit 1; }
 if [ "${1:-}" = --xcframework ]; then
   command -v xcodebuild >/dev/null || { echo "--xcframework needs Xcode (xcodebuild): run it on a Mac" >&2; exit 1; }
   [ ${#built[@]} -eq ${#TARGETS[@]} ] || { echo "--xcframework needs all of ${TARGETS[*]}" >&2; exit 1; }
