@@ -198,6 +198,36 @@ pub struct NodeMetrics {
     pub gossip_queue: usize,
 }
 
+impl NodeMetrics {
+    /// Every counter and gauge by name, as a binding hands them out in one dictionary: the
+    /// core's counters ([`stats_by_name`]), `members_alive`, `members_suspect`,
+    /// `members_failed`, `members_left`, `health_score` and `gossip_queue`.
+    pub fn by_name(&self) -> BTreeMap<String, u64> {
+        let mut out = stats_by_name(&self.stats);
+        let gauges = [
+            ("members_alive", self.members.alive),
+            ("members_suspect", self.members.suspect),
+            ("members_failed", self.members.failed),
+            ("members_left", self.members.left),
+            ("health_score", self.health_score),
+        ];
+        out.extend(gauges.map(|(k, v)| (k.to_owned(), u64::from(v))));
+        out.insert("gossip_queue".into(), u64::try_from(self.gossip_queue).unwrap_or(u64::MAX));
+        out
+    }
+}
+
+/// The core's counters by their field names (`packets_in`, `probes_sent`, …; the serde names
+/// of [`Stats`], as `/metrics` and the relay spell them).
+pub fn stats_by_name(stats: &Stats) -> BTreeMap<String, u64> {
+    match serde_json::to_value(stats) {
+        Ok(serde_json::Value::Object(fields)) => {
+            fields.into_iter().filter_map(|(k, v)| v.as_u64().map(|n| (k, n))).collect()
+        }
+        _ => BTreeMap::new(),
+    }
+}
+
 /// A keyring change requested through [`Handle::keys`].
 #[derive(Clone, Debug)]
 pub enum KeyOp {

@@ -104,6 +104,14 @@ impl AgentConfig {
     }
 }
 
+/// The protocol configuration of the preset `name` (`Config::preset`), or a `ConfigError` for
+/// the field `preset` listing the presets: what a binding's `preset="…"` argument means.
+pub fn preset(name: &str) -> Result<Config, ConfigError> {
+    Config::preset(name).ok_or_else(|| {
+        ConfigError::new("preset", name, format!("is not a preset (expected one of {})", Config::PRESETS.join(", ")))
+    })
+}
+
 /// The field name (as the TOML file spells it) and current value of a protocol field that
 /// `Config::validate` refused.
 fn protocol_entry(c: &Config, field: &str) -> (String, String) {

@@ -68,16 +68,25 @@ pub fn list(keyring: &Keyring) -> Vec<String> {
 pub fn load_keyring(path: &Path) -> Result<Keyring, KeyringFileError> {
     let text = std::fs::read_to_string(path).map_err(KeyringFileError::Read)?;
     let texts: Vec<String> = serde_json::from_str(&text).map_err(|e| KeyringFileError::NotKeys(e.to_string()))?;
-    let mut keyring = Keyring::new();
-    for (index, t) in texts.iter().enumerate() {
-        let key = decode(t).map_err(|error| KeyringFileError::Key { index, error })?;
-        keyring.install(key.clone());
-        if index == 0 {
-            // Just installed: cannot be unknown.
-            let _ = keyring.use_key(&key);
-        }
+    let keys = texts
+        .iter()
+        .enumerate()
+        .map(|(index, t)| decode(t).map_err(|error| KeyringFileError::Key { index, error }))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(keyring(keys))
+}
+
+/// A keyring holding `keys`, the first one primary (sealing what is sent); none means no
+/// encryption. The one reading of a key list, for keyring files and every binding's
+/// `keyring=[…]`.
+pub fn keyring(keys: impl IntoIterator<Item = Key>) -> Keyring {
+    let mut keys = keys.into_iter();
+    let Some(primary) = keys.next() else { return Keyring::new() };
+    let mut ring = Keyring::with_primary(primary);
+    for key in keys {
+        ring.install(key);
     }
-    Ok(keyring)
+    ring
 }
 
 /// Writes the keyring to `path` atomically (a temporary file renamed over it), readable only by
@@ -105,6 +114,16 @@ pub fn save_keyring(path: &Path, keyring: &Keyring) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key list reads as a keyring with the first key primary; an empty list is plaintext.
+    #[test]
+    fn key_list_first_is_primary() {
+        assert!(!keyring([]).is_enabled());
+        let (a, b) = (Key::from_bytes([1; 32]), Key::from_bytes([2; 32]));
+        let ring = keyring([b.clone(), a.clone()]);
+        assert_eq!(ring.primary_id(), Some(b.id()));
+        assert_eq!(list(&ring), [encode(&b), encode(&a)]);
+    }
 
     #[test]
     fn text_round_trip_and_errors() {

@@ -309,18 +309,7 @@ impl Agent {
     fn stats(&self, py: Python<'_>) -> PyResult<BTreeMap<String, u64>> {
         let handle = self.handle(py)?;
         let m = py.detach(|| runtime().block_on(handle.metrics())).map_err(|e| errors::agent(py, e))?;
-        let mut out = convert::stats(&m.stats);
-        for (k, v) in [
-            ("members_alive", m.members.alive),
-            ("members_suspect", m.members.suspect),
-            ("members_failed", m.members.failed),
-            ("members_left", m.members.left),
-        ] {
-            out.insert(k.into(), u64::from(v));
-        }
-        out.insert("health_score".into(), u64::from(m.health_score));
-        out.insert("gossip_queue".into(), u64::try_from(m.gossip_queue).unwrap_or(u64::MAX));
-        Ok(out)
+        Ok(m.by_name())
     }
 
     fn keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {

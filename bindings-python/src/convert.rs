@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use rumor_agent::rumor_core::{Config, KEY_LEN, Key, Keyring, Lifeguard, Stats, meta};
+use rumor_agent::rumor_core::{Config, KEY_LEN, Key, Keyring, Lifeguard, meta};
 
 use crate::errors;
 
@@ -43,18 +43,15 @@ pub(crate) fn key_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Key>
     key_typed(value)?.map_err(|e| errors::keyring(py, e))
 }
 
-/// The keyring of a configuration: the first key is the primary; none means plaintext.
+/// The keyring of a configuration (`rumor_agent::keys::keyring`: the first key is the
+/// primary; none means plaintext); a malformed key is a `ConfigError` for `keyring`.
 pub(crate) fn keyring(py: Python<'_>, keys: &[Bound<'_, PyAny>]) -> PyResult<Keyring> {
-    let mut ring = Keyring::new();
-    for (i, value) in keys.iter().enumerate() {
-        let key = key_typed(value)?.map_err(|e| errors::config_field(py, "keyring", format_args!("[{i}]"), &e))?;
-        if i == 0 {
-            ring = Keyring::with_primary(key);
-        } else {
-            ring.install(key);
-        }
-    }
-    Ok(ring)
+    let keys = keys
+        .iter()
+        .enumerate()
+        .map(|(i, value)| key_typed(value)?.map_err(|e| errors::config_field(py, "keyring", format_args!("[{i}]"), &e)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(rumor_agent::keys::keyring(keys))
 }
 
 /// `ip:port` for `field`.
@@ -70,10 +67,7 @@ pub(crate) fn protocol(
     keys: &[Bound<'_, PyAny>],
     lifeguard: bool,
 ) -> PyResult<Config> {
-    let mut config = Config::preset(preset).ok_or_else(|| {
-        let expected = format!("is not a preset (expected one of {})", Config::PRESETS.join(", "));
-        errors::config_field(py, "preset", preset, &expected)
-    })?;
+    let mut config = rumor_agent::config::preset(preset).map_err(|e| errors::config(py, &e))?;
     config.label = label.to_owned();
     config.keyring = keyring(py, keys)?;
     if !lifeguard {
@@ -85,19 +79,6 @@ pub(crate) fn protocol(
 /// Metadata encoded as every runtime does (`rumor_core::meta`), within `max_len`.
 pub(crate) fn meta_bytes(py: Python<'_>, map: &BTreeMap<String, String>, max_len: usize) -> PyResult<Vec<u8>> {
     meta::encode(map, max_len).map_err(|e| errors::meta(py, e))
-}
-
-/// The core's counters as a dict of ints (`packets_in`, `probes_sent`, …), by their serde names.
-pub(crate) fn stats(stats: &Stats) -> BTreeMap<String, u64> {
-    let mut out = BTreeMap::new();
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
-        for (k, v) in fields {
-            if let Some(n) = v.as_u64() {
-                out.insert(k, n);
-            }
-        }
-    }
-    out
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {

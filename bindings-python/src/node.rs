@@ -172,7 +172,7 @@ impl Node {
     }
 
     fn stats(&self) -> BTreeMap<String, u64> {
-        convert::stats(self.inner.stats())
+        rumor_agent::stats_by_name(self.inner.stats())
     }
 
     fn keys(&self) -> Vec<String> {

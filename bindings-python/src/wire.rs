@@ -243,16 +243,12 @@ pub(crate) fn encode_frame<'py>(
 
 /// Receiver keys: none (plaintext) or several, the first the primary.
 fn keyring(py: Python<'_>, keys: &[Bound<'_, PyAny>]) -> PyResult<Keyring> {
-    let mut ring = Keyring::new();
-    for (i, k) in keys.iter().enumerate() {
-        let key = convert::key_typed(k)?.map_err(|e| errors::keyring(py, format_args!("keys[{i}]: {e}")))?;
-        if i == 0 {
-            ring = Keyring::with_primary(key);
-        } else {
-            ring.install(key);
-        }
-    }
-    Ok(ring)
+    let keys = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| convert::key_typed(k)?.map_err(|e| errors::keyring(py, format_args!("keys[{i}]: {e}"))))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(rumor_agent::keys::keyring(keys))
 }
 
 /// Node metadata as every runtime encodes it, within `max_len` (default: the protocol's limit).

@@ -219,14 +219,7 @@ impl Agent {
     pub async fn stats(&self) -> Result<HashMap<String, u64>, FfiError> {
         let handle = self.live()?;
         let m = on_runtime(async move { handle.metrics().await }).await??;
-        let mut out = types::stats(&m.stats);
-        out.insert("members_alive".into(), u64::from(m.members.alive));
-        out.insert("members_suspect".into(), u64::from(m.members.suspect));
-        out.insert("members_failed".into(), u64::from(m.members.failed));
-        out.insert("members_left".into(), u64::from(m.members.left));
-        out.insert("health_score".into(), u64::from(m.health_score));
-        out.insert("gossip_queue".into(), u64::try_from(m.gossip_queue).unwrap_or(u64::MAX));
-        Ok(out)
+        Ok(m.by_name().into_iter().collect())
     }
 
     /// The keyring in base64, primary first.

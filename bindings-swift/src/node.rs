@@ -200,6 +200,6 @@ impl Node {
 
     /// The core's counters by name.
     pub fn stats(&self) -> Result<HashMap<String, u64>, FfiError> {
-        self.with(|i| Ok(types::stats(i.node.stats())))
+        self.with(|i| Ok(rumor_agent::stats_by_name(i.node.stats()).into_iter().collect()))
     }
 }

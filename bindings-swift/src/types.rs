@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use rumor_agent::{AgentEvent, ConfigError, Error, MemberInfo};
-use rumor_core::{Config, KEY_LEN, Key, KeyError, Keyring, Lifeguard, Status};
+use rumor_core::{Config, KEY_LEN, Key, KeyError, Lifeguard, Status};
 
 /// A member's liveness in one node's view.
 #[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -190,35 +190,16 @@ pub(crate) fn key_bytes(bytes: &[u8]) -> Result<Key, FfiError> {
 /// A protocol configuration from a preset, a label, base64 keys (the first is the primary)
 /// and the Lifeguard switch; refusals name the field.
 pub(crate) fn protocol(preset: &str, label: &str, keys: &[String], lifeguard: bool) -> Result<Config, FfiError> {
-    let mut config = Config::preset(preset).ok_or_else(|| {
-        config_error("preset", preset, format!("is not a preset (expected one of {})", Config::PRESETS.join(", ")))
-    })?;
+    let mut config = rumor_agent::config::preset(preset).map_err(|e| FfiError::from(&e))?;
     config.label = label.to_owned();
-    let mut ring = Keyring::new();
-    for (i, text) in keys.iter().enumerate() {
-        let k = key(text).map_err(|e| config_error("keyring", format_args!("[{i}]"), format!("a key {e}")))?;
-        if i == 0 {
-            ring = Keyring::with_primary(k);
-        } else {
-            ring.install(k);
-        }
-    }
-    config.keyring = ring;
+    let keys = keys
+        .iter()
+        .enumerate()
+        .map(|(i, text)| key(text).map_err(|e| config_error("keyring", format_args!("[{i}]"), format!("a key {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    config.keyring = rumor_agent::keys::keyring(keys);
     if !lifeguard {
         config.lifeguard = Lifeguard::OFF;
     }
     Ok(config)
-}
-
-/// The core's counters by their serde names (`packets_in`, `probes_sent`, …).
-pub(crate) fn stats(stats: &rumor_core::Stats) -> HashMap<String, u64> {
-    let mut out = HashMap::new();
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
-        for (k, v) in fields {
-            if let Some(n) = v.as_u64() {
-                out.insert(k, n);
-            }
-        }
-    }
-    out
 }

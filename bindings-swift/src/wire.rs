@@ -116,16 +116,7 @@ fn decode_error(e: DecodeError) -> FfiError {
 }
 
 fn ring(keys: &[Vec<u8>]) -> Result<Keyring, FfiError> {
-    let mut ring = Keyring::new();
-    for (i, k) in keys.iter().enumerate() {
-        let key = key_bytes(k)?;
-        if i == 0 {
-            ring = Keyring::with_primary(key);
-        } else {
-            ring.install(key);
-        }
-    }
-    Ok(ring)
+    Ok(rumor_agent::keys::keyring(keys.iter().map(|k| key_bytes(k)).collect::<Result<Vec<_>, _>>()?))
 }
 
 /// A body's messages and how many of unknown types were skipped.
