@@ -11,31 +11,23 @@ use rumor_agent::rumor_core::{Config, KEY_LEN, Key, Keyring, Lifeguard, meta};
 
 use crate::errors;
 
-/// A key from base64 text or 32 raw bytes; any other type is a `TypeError`.
+/// A key from base64 text or 32 raw bytes: the outer error is a `TypeError` for any other
+/// type, the inner one says why a str or bytes is not a key.
 pub(crate) fn key_typed(value: &Bound<'_, PyAny>) -> PyResult<Result<Key, String>> {
-    if value.is_instance_of::<PyString>() || value.is_instance_of::<PyBytes>() {
-        return Ok(key(value));
+    if let Ok(text) = value.cast::<PyString>() {
+        let text = text.to_cow()?;
+        return Ok(Key::from_base64(&text).map_err(|e| format!("a key {e}")));
+    }
+    if let Ok(bytes) = value.cast::<PyBytes>() {
+        let raw: Result<[u8; KEY_LEN], _> = bytes.as_bytes().try_into();
+        return Ok(raw
+            .map(Key::from_bytes)
+            .map_err(|_| format!("a key is {KEY_LEN} bytes, not {}", bytes.as_bytes().len())));
     }
     Err(pyo3::exceptions::PyTypeError::new_err(format!(
         "a key is base64 text (str) or {KEY_LEN} bytes, not {}",
         type_name(value)
     )))
-}
-
-/// A key from base64 text or 32 raw bytes.
-pub(crate) fn key(value: &Bound<'_, PyAny>) -> Result<Key, String> {
-    if let Ok(text) = value.cast::<PyString>() {
-        let text = text.to_cow().map_err(|e| e.to_string())?;
-        return Key::from_base64(&text).map_err(|e| format!("a key {e}"));
-    }
-    if let Ok(bytes) = value.cast::<PyBytes>() {
-        let raw: [u8; KEY_LEN] = bytes
-            .as_bytes()
-            .try_into()
-            .map_err(|_| format!("a key is {KEY_LEN} bytes, not {}", bytes.as_bytes().len()))?;
-        return Ok(Key::from_bytes(raw));
-    }
-    Err(format!("a key is base64 text or {KEY_LEN} bytes, not {}", type_name(value)))
 }
 
 /// A key argument of a keyring operation; a malformed one is a `KeyringError`.
