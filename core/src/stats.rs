@@ -36,6 +36,9 @@ pub struct Stats {
     pub misdirected_pings: u64,
     /// Probes that got no ack, directly or indirectly.
     pub probes_failed: u64,
+    /// Pings sent a second time because no ack had come: the direct ping when the indirect
+    /// probes go out, and a ping relayed for another member halfway to its nack.
+    pub pings_resent: u64,
     /// Indirect probe requests (PING-REQ) sent.
     pub indirect_probes_sent: u64,
     /// Nacks received from indirect probers.

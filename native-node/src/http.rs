@@ -5,7 +5,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process runs |
-//! | `GET /readyz` | 200 once joined (or with no seeds), else 503 |
+//! | `GET /readyz` | 200 once joined (or with no seeds) under a name the cluster accepts, else 503 |
 //! | `GET /metrics` | OpenMetrics text |
 //! | `GET /v1/members` | `{"self": NAME, "members": [...]}` |
 //! | `GET /v1/events` | server-sent events, one JSON [`AgentEvent`](rumor_agent::AgentEvent) each |
@@ -99,6 +99,9 @@ async fn readyz(State(h): State<Handle>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "stopped\n").into_response()
     } else if h.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
+    } else if let Some(holder) = h.name_refused() {
+        let why = format!("name refused: {holder} holds the name {} until it fails or leaves\n", h.name());
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "joining: no seed has answered yet\n").into_response()
     }

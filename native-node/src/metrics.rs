@@ -62,6 +62,7 @@ pub fn render(name: &str, m: &NodeMetrics) -> String {
 
     counter(&mut r, "probes_sent", "Probes started", s.probes_sent);
     counter(&mut r, "probes_failed", "Probes with no ack, direct or indirect", s.probes_failed);
+    counter(&mut r, "pings_resent", "Pings sent again for want of an ack, direct or relayed", s.pings_resent);
     counter(&mut r, "indirect_probes_sent", "Indirect probe requests sent", s.indirect_probes_sent);
     counter(&mut r, "nacks_received", "Nacks received from indirect probers", s.nacks_received);
     counter(&mut r, "suspicions_raised", "Suspicions raised from this node's failed probes", s.suspicions_raised);

@@ -539,8 +539,10 @@ fn config_precedence_is_flags_then_env_then_file() {
     assert!(table.contains("from-flag") && table.contains("peer"), "`rumor members` table lists both:\n{table}");
 }
 
-/// A node restarted on a new address (a rescheduled container) takes its name back once the
-/// old address is known failed, as ARCHITECTURE.md's name-conflict rule promises.
+/// A node restarted on a new address (a rescheduled container: a new IP and port) is refused
+/// its name while the old address is live — `/readyz` says so — and takes the name back
+/// within seconds of the old address being known failed, as ARCHITECTURE.md's name-conflict
+/// rule promises.
 #[test]
 fn restart_on_a_new_address_takes_the_name_back() {
     let mut c = Cluster::new("moved");
@@ -553,11 +555,19 @@ fn restart_on_a_new_address_takes_the_name_back() {
     c.wait_states("3 agents to converge", &names, &all, secs(30));
     let old = c.agent("m3").addr;
     c.agent_mut("m3").kill();
-    // Same name and spec, a new port.
-    c.start(c.agent("m3").spec.clone());
+    let crashed = Instant::now();
+    // Same name and spec, a new IP and port.
+    c.start(c.agent("m3").spec.clone().ip(std::net::Ipv4Addr::new(127, 0, 0, 2)));
     let new = c.agent("m3").addr.to_string();
     assert_ne!(new, old.to_string());
-    let (_, took) = wait_until("m1 and m2 to see m3 alive at its new address", secs(60), || {
+    let http = c.agent("m3").http;
+    // The old address needs a suspicion timeout (at least 1.5 s here) to be failed; the new
+    // agent hears of it from its seed within milliseconds of starting.
+    wait_until("m3's /readyz to say its name is refused", secs(3), || match http_get(http, "/readyz")? {
+        (503, b) if b.contains("name refused") && b.contains(&old.to_string()) => Ok(()),
+        (s, b) => Err(format!("status {s}: {b}")),
+    });
+    let (_, took) = wait_until("m1 and m2 to see m3 alive at its new address", secs(30), || {
         for o in ["m1", "m2"] {
             let view = c.agent(o).members()?;
             let m = view.member("m3").ok_or_else(|| view.table())?;
@@ -567,7 +577,19 @@ fn restart_on_a_new_address_takes_the_name_back() {
         }
         Ok(())
     });
-    eprintln!("figure: m3 moved from {old} to {new}: alive at the new address everywhere {took:?} after the crash");
+    let since_crash = crashed.elapsed();
+    eprintln!(
+        "figure: m3 moved from {old} to {new}: alive at the new address everywhere {since_crash:?} after the crash"
+    );
+    wait_until("m3's /readyz 200 once its name is accepted", secs(10), || match http_get(http, "/readyz")? {
+        (200, _) => Ok(()),
+        (s, b) => Err(format!("status {s}: {b}")),
+    });
+    // The old address is failed after about 2–3 s with the `local` preset; before the claimant
+    // was told, the name came back only at its next anti-entropy exchange, 15–40 s later.
+    assert!(since_crash < secs(12), "took {took:?}");
+    let log = std::fs::read_to_string(&c.agent("m3").log).unwrap_or_default();
+    assert!(log.contains("name is held by another address"), "the refused agent said so:\n{log}");
 }
 
 /// The agent works with no seed reachable (healthz 200, readyz 503) and keeps retrying, so it

@@ -175,6 +175,8 @@ impl Node {
             match *msg {
                 Message::Ping { seq, target } => {
                     if target == &*self.local.name {
+                        // The sender has this node's claim in its table.
+                        self.local.accepted = true;
                         self.send(from, &[Message::Ack { seq }], true);
                     } else {
                         self.stats.misdirected_pings += 1;

@@ -704,6 +704,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     for i in c.running() {
         let st = c.node(i).node.stats();
         node_stats.probes_failed += st.probes_failed;
+        node_stats.pings_resent += st.pings_resent;
         node_stats.refutations += st.refutations;
         node_stats.stale_repairs += st.stale_repairs;
         node_stats.syncs_started += st.syncs_started;
