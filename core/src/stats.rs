@@ -29,6 +29,8 @@ pub struct Stats {
     pub dropped_auth: u64,
     /// A replayed nonce.
     pub dropped_replay: u64,
+    /// Plaintext datagrams whose CRC-32 did not match: corrupted in transit.
+    pub dropped_checksum: u64,
     /// Messages of types newer than this version knows, skipped (the rest of their packet
     /// was processed).
     pub unknown_messages_skipped: u64,

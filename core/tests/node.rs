@@ -790,3 +790,37 @@ fn a_relayed_probe_pings_again_halfway_to_its_nack() {
         assert_eq!(node.stats().pings_resent, 1, "one second ping only");
     }
 }
+
+/// Plaintext frames end with a CRC-32: every single-bit corruption of a real gossip packet is
+/// dropped, counted under a reason, and changes nothing (without it, bit-flipped copies of
+/// real packets once created fake members on a plaintext agent).
+#[test]
+fn every_bit_flip_of_a_plaintext_packet_is_dropped_and_counted() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(10);
+    teach_members(&mut node, 3, t);
+    while node.poll_event().is_some() {}
+    let before = snapshot(&node);
+    let stats_before = *node.stats();
+    let msgs = [
+        alive("new-a", 3000, 1),
+        alive("new-b", 3001, 2),
+        Message::Suspect { name: "member-0001", incarnation: 0, from: "x" },
+    ];
+    let frame = encode_frame(b"", None, &body(&msgs)).unwrap();
+    let flips = frame.len() * 8;
+    for bit in 0..flips {
+        let mut bad = frame.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        node.handle_datagram(t, addr(2), &bad);
+        assert_eq!(snapshot(&node), before, "bit {bit} changed the state");
+        assert!(node.poll_event().is_none(), "bit {bit} raised an event");
+    }
+    let s = node.stats();
+    let dropped = |s: &Stats| s.dropped_checksum + s.dropped_malformed + s.dropped_version + s.dropped_label;
+    assert_eq!(dropped(s) - dropped(&stats_before), flips as u64, "{s:?}");
+    assert!(s.dropped_checksum - stats_before.dropped_checksum > flips as u64 / 2, "most are checksum failures");
+    // The intact frame is applied.
+    node.handle_datagram(t, addr(2), &frame);
+    assert!(node.member("new-a").is_some());
+}

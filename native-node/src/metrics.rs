@@ -52,6 +52,7 @@ pub fn render(name: &str, m: &NodeMetrics) -> String {
         ("rate_limit", s.dropped_rate_limited),
         ("oversized", s.dropped_oversized),
         ("replay", s.dropped_replay),
+        ("checksum", s.dropped_checksum),
     ] {
         dropped.get_or_create(&vec![("reason", reason)]).inc_by(n);
     }

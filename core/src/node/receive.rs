@@ -159,6 +159,7 @@ impl Node {
             | DecodeError::BadName
             | DecodeError::MetaTooLong
             | DecodeError::TooManyMessages => s.dropped_malformed += 1,
+            DecodeError::BadChecksum => s.dropped_checksum += 1,
         }
     }
 

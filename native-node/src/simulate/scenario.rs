@@ -712,8 +712,12 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         node_stats.sync_replies_refused += st.sync_replies_refused;
         node_stats.dropped_replay += st.dropped_replay;
         node_stats.dropped_rate_limited += st.dropped_rate_limited;
-        node_stats.dropped_other +=
-            st.dropped_malformed + st.dropped_oversized + st.dropped_version + st.dropped_label + st.dropped_auth;
+        node_stats.dropped_other += st.dropped_malformed
+            + st.dropped_oversized
+            + st.dropped_version
+            + st.dropped_label
+            + st.dropped_auth
+            + st.dropped_checksum;
     }
     let wall_s = wall.elapsed().as_secs_f64();
     let simulated_s = c.now().as_duration().as_secs_f64();
