@@ -592,6 +592,40 @@ fn restart_on_a_new_address_takes_the_name_back() {
     assert!(log.contains("name is held by another address"), "the refused agent said so:\n{log}");
 }
 
+/// A second process started under a name that a live member holds is refused: its `/readyz`
+/// says so and names the holder, the holder is told too (a warning and the conflict counter),
+/// and the cluster keeps the holder.
+#[test]
+fn a_duplicate_name_is_refused_and_both_sides_say_so() {
+    let mut c = Cluster::new("duplicate");
+    c.start(AgentSpec::new("d1"));
+    let seed = c.agents[0].addr;
+    c.start(AgentSpec::new("d2").join(&[seed]));
+    c.wait_states("2 agents to converge", &["d1", "d2"], &[("d1", "alive"), ("d2", "alive")], secs(30));
+    let holder = c.agent("d2").addr;
+    // A second cluster handle keeps the two processes named d2 apart.
+    let mut other = Cluster::new("duplicate-impostor");
+    other.start(AgentSpec::new("d2").join(&[seed]));
+    let http = other.agents[0].http;
+    wait_until("the impostor's /readyz to name the holder", secs(10), || match http_get(http, "/readyz")? {
+        (503, b) if b.contains("name refused") && b.contains(&holder.to_string()) => Ok(()),
+        (s, b) => Err(format!("status {s}: {b}")),
+    });
+    wait_until("the holder to count and log the conflict", secs(10), || {
+        let text = c.agent("d2").metrics()?;
+        let n = metric(&text, "rumor_name_conflicts_total").unwrap_or(0.0);
+        let log = std::fs::read_to_string(&c.agent("d2").log).map_err(|e| e.to_string())?;
+        if n > 0.0 && log.contains("name conflict") {
+            Ok(())
+        } else {
+            Err(format!("rumor_name_conflicts_total {n}; log:\n{log}"))
+        }
+    });
+    let view = c.agent("d1").members().unwrap();
+    assert_eq!(view.member("d2").map(|m| m.addr.clone()), Some(holder.to_string()), "{}", view.table());
+    assert_eq!(http_get(c.agent("d2").http, "/readyz").unwrap().0, 200, "the holder stays ready");
+}
+
 /// The agent works with no seed reachable (healthz 200, readyz 503) and keeps retrying, so it
 /// joins once the seed comes up. The HTTP endpoints and metric names are as documented.
 #[test]
