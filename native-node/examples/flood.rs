@@ -18,6 +18,11 @@
 //! cargo build -p rumor-node --bin rumor --example flood
 //! target/debug/examples/flood --rumor target/debug/rumor [--secs 20] [--pps 8000]
 //! ```
+//! The flood's first copy of the captured frame authenticates (it is sealed with the cluster's
+//! key, as a captured frame would be), so the flood's own nonce stream is then known: its frames
+//! sealed with another key pass the rate limit on that stream's allowance and are counted as
+//! `auth` rather than `rate_limit`, at most the stream's 500 a second.
+//!
 //! Exit status 0 when every check holds, 1 otherwise, 77 when loopback addresses other than
 //! 127.0.0.1 cannot be bound (not Linux).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
