@@ -40,6 +40,10 @@ cargo test -p rumor-core --features serde --locked
 step "simulator seed sweep (1000 seeded fault scenarios, release)"
 scripts/seed-sweep.sh 1000
 
+step "flood: mutated, replayed and random datagrams at an encrypted agent from a second address and a member's own (~40 s)"
+# Loopback only (127.0.0.11-13 and .99); prints SKIPPED itself where those cannot be bound.
+bash tests/flood/run.sh
+
 step "network namespaces: 20 agents, 10 % loss, partition and heal, crash, leave, mDNS (~3 min)"
 if [ "$(id -u)" = 0 ]; then
   bash tests/netns/run.sh

@@ -7,14 +7,15 @@
 //! talk to the driver over a channel, so any number of tasks (HTTP handlers, the CLI, an
 //! embedding program) can use the node concurrently.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rumor_core::{Event, Identity, Instant, Key, Member, MemberCounts, Node, Stats, Status, meta, user_event};
+use rumor_core::user_event::UserEventError;
+use rumor_core::{Dropped, Event, Identity, Instant, Key, Member, MemberCounts, Node, Stats, Status, meta, user_event};
 use serde::{Serialize, Serializer};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -29,6 +30,13 @@ const EVENT_BUFFER: usize = 256;
 const RECV_BATCH: usize = 64;
 /// How often seeds whose names did not resolve are looked up again.
 const RESOLVE_RETRY: Duration = Duration::from_secs(5);
+
+/// How long a dropped datagram's reason and source stay quiet in the log once logged.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Distinct (reason, source) pairs logged per interval at most; further ones are summed up.
+const DROP_LOG_PAIRS: usize = 32;
+/// The longest a joiner waits between two warnings that no seed answers.
+const JOIN_WARN_MAX: Duration = Duration::from_secs(600);
 
 /// Largest datagram any configuration accepts (`max_inbound_packet` is at most 65 535), plus
 /// the byte that shows a datagram to be oversized.
@@ -351,8 +359,11 @@ impl Handle {
     }
 
     /// Sends a named user event to every member ([`rumor_core::user_event`]).
-    /// [`Error::UserEvent`] if the name holds a NUL byte.
+    /// [`Error::UserEvent`] if the name is empty or holds a NUL byte.
     pub async fn send_event(&self, name: &str, payload: &[u8]) -> Result<(), Error> {
+        if name.is_empty() {
+            return Err(Error::UserEvent(UserEventError::EmptyName));
+        }
         self.broadcast(user_event::encode(name, payload)?).await
     }
 
@@ -439,7 +450,16 @@ impl Agent {
             events: OnceLock::new(),
         });
         let handle = Handle { commands, shared: shared.clone(), stopped };
-        tracing::info!(name = %config.name, bind = %local_addr, advertise = %addr, seeds = ?config.join, "agent started");
+        // The rumor binary logs its own start-up line, with what it serves around the agent.
+        tracing::debug!(
+            name = %config.name,
+            bind = %local_addr,
+            advertise = %addr,
+            encryption = %describe_encryption(&config.protocol),
+            label = %config.protocol.label,
+            seeds = ?config.join,
+            "agent started"
+        );
 
         let driver = Driver {
             node: Box::new(node),
@@ -453,6 +473,8 @@ impl Agent {
             refused: None,
             keyring_file: config.keyring_file.clone(),
             recv_len,
+            drops: DropLog::default(),
+            join_watch: None,
             leave_waiters: Vec::new(),
             stopped: stopped_tx,
         };
@@ -471,6 +493,70 @@ impl Agent {
     pub async fn wait(self) {
         let _ = self.driver.await;
     }
+}
+
+/// The encryption a protocol configuration runs with, for the start-up line: `off`,
+/// `on (primary key id 0x3a)`, or the step of a migration to encryption.
+pub fn describe_encryption(protocol: &rumor_core::Config) -> String {
+    let Some(id) = protocol.keyring.primary_id() else { return "off".into() };
+    let keys = protocol.keyring.keys().count();
+    let mode = match (protocol.accept_plaintext, protocol.send_plaintext) {
+        (false, _) => "on",
+        (true, false) => "migrating (step 2: sends sealed, accepts plaintext)",
+        (true, true) => "migrating (step 1: sends plaintext, accepts both)",
+    };
+    format!("{mode} (primary key id {id:#04x}, {keys} key{})", if keys == 1 { "" } else { "s" })
+}
+
+/// Rate-limited warnings about dropped datagrams: one line per reason and source address per
+/// [`DROP_LOG_INTERVAL`], at most [`DROP_LOG_PAIRS`] of them per interval (a flood from many
+/// addresses is summed up in one line); the counters in the metrics count every drop.
+#[derive(Default)]
+struct DropLog {
+    window_start: Option<tokio::time::Instant>,
+    logged: HashSet<(Dropped, IpAddr)>,
+    unlogged: u64,
+}
+
+impl DropLog {
+    fn note(&mut self, reason: Dropped, from: SocketAddr) {
+        let now = tokio::time::Instant::now();
+        if self.window_start.is_none_or(|t| now.duration_since(t) >= DROP_LOG_INTERVAL) {
+            if self.unlogged > 0 {
+                tracing::warn!(
+                    count = self.unlogged,
+                    "dropped datagrams from more sources than are logged one by one (see \
+                     rumor_packets_dropped_total)"
+                );
+            }
+            self.window_start = Some(now);
+            self.logged.clear();
+            self.unlogged = 0;
+        }
+        let key = (reason, from.ip());
+        if self.logged.contains(&key) {
+            return;
+        }
+        if self.logged.len() >= DROP_LOG_PAIRS {
+            self.unlogged += 1;
+            return;
+        }
+        self.logged.insert(key);
+        tracing::warn!(
+            reason = reason.as_str(),
+            from = %from,
+            "dropped a datagram: {} (not logged again for this source and reason for {} s)",
+            reason.hint(),
+            DROP_LOG_INTERVAL.as_secs()
+        );
+    }
+}
+
+/// A join no seed has answered yet: warned about after its first few attempts, then less and
+/// less often.
+struct JoinWatch {
+    started: tokio::time::Instant,
+    next_warning: Duration,
 }
 
 fn now(clock: tokio::time::Instant) -> Instant {
@@ -495,6 +581,9 @@ struct Driver {
     keyring_file: Option<PathBuf>,
     /// Receive buffer length: `max_inbound_packet + 1`.
     recv_len: usize,
+    drops: DropLog,
+    /// Set while seeds were given and none has answered.
+    join_watch: Option<JoinWatch>,
     leave_waiters: Vec<oneshot::Sender<u32>>,
     /// Set once `run` returns.
     stopped: watch::Sender<bool>,
@@ -527,6 +616,7 @@ impl Driver {
             }
             let ready = self.joined_seeds && self.node.is_joined() && refused.is_none();
             self.shared.ready.store(ready, Ordering::Relaxed);
+            self.watch_join();
             let far = self.clock + Duration::from_secs(3600);
             let deadline =
                 self.node.poll_timeout().map_or(far, |t| self.clock + Duration::from_micros(t.as_micros())).min(far);
@@ -555,15 +645,46 @@ impl Driver {
         }
     }
 
+    /// Warns while no seed has answered: first after about four join attempts (the retries
+    /// back off from `join_retry_min`: attempts at 0, 1, 3 and 7 times it), then twice as long
+    /// after each warning, up to [`JOIN_WARN_MAX`]; says so once a seed answers.
+    fn watch_join(&mut self) {
+        let Some(w) = &mut self.join_watch else { return };
+        let waited = w.started.elapsed();
+        if self.node.is_joined() {
+            if w.next_warning > self.node.config().join_retry_min * 7 {
+                tracing::info!(after = ?waited, "a seed answered: joined");
+            }
+            self.join_watch = None;
+            return;
+        }
+        if waited < w.next_warning {
+            return;
+        }
+        w.next_warning = (w.next_warning * 2).min(JOIN_WARN_MAX).max(waited + Duration::from_secs(1));
+        let encryption = describe_encryption(self.node.config());
+        let label = &self.node.config().label;
+        tracing::warn!(
+            seeds = ?self.seeds,
+            waited = ?waited,
+            "no seed has answered the join yet (retrying): check that a seed is running and reachable at that \
+             address (firewall, port), that this node has the cluster's key (here encryption is {encryption}; \
+             the seed logs `dropped a datagram` with reason `auth` for a wrong key) and the same label \
+             (here {label:?})"
+        );
+    }
+
     /// Handles the datagrams waiting on the socket (a batch at most), after readiness.
     fn receive(&mut self) {
-        let (node, socket, clock) = (&mut self.node, &self.socket, self.clock);
+        let (node, socket, clock, drops) = (&mut self.node, &self.socket, self.clock, &mut self.drops);
         with_buffers(self.recv_len, 0, |buf, _| {
             for _ in 0..RECV_BATCH {
                 match socket.try_recv_from(buf) {
                     Ok((n, from)) => {
-                        if let Some(bytes) = buf.get(..n) {
-                            node.handle_datagram(now(clock), from, bytes);
+                        if let Some(bytes) = buf.get(..n)
+                            && let Some(reason) = node.handle_datagram(now(clock), from, bytes)
+                        {
+                            drops.note(reason, from);
                         }
                     }
                     Err(e) => {
@@ -646,6 +767,10 @@ impl Driver {
                 self.unresolved = false;
                 self.joined_seeds = true;
                 tracing::info!(seeds = ?addrs, "joining");
+                if !self.node.is_joined() && self.join_watch.is_none() {
+                    let first = self.node.config().join_retry_min * 7;
+                    self.join_watch = Some(JoinWatch { started: tokio::time::Instant::now(), next_warning: first });
+                }
             }
             Err(e) => tracing::warn!("join: {e}"),
         }
@@ -706,7 +831,7 @@ impl Driver {
         let changed = match op {
             KeyOp::List => false,
             KeyOp::Install(k) => {
-                self.node.install_key(k);
+                self.node.install_key(k)?;
                 true
             }
             KeyOp::Use(k) => {

@@ -82,6 +82,13 @@ impl AgentConfig {
         if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
             return Err(ConfigError::new("name", &self.name, format!("must be 1 to {MAX_NAME_LEN} bytes")));
         }
+        if self.name.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                "name",
+                self.name.escape_debug(),
+                "must not contain control characters (a newline, a tab, …)",
+            ));
+        }
         if let Some(a) = self.advertise
             && (a.ip().is_unspecified() || a.port() == 0)
         {
@@ -129,9 +136,28 @@ fn protocol_entry(c: &Config, field: &str) -> (String, String) {
         "mtu" => (format!("protocol.{field}"), c.mtu.to_string()),
         "max_members" => (format!("protocol.{field}"), c.max_members.to_string()),
         "label" => ("label".into(), c.label.clone()),
+        "keyring" => ("keyring".into(), format!("{} keys", c.keyring.keys().count())),
+        "accept_plaintext" => (field.into(), c.accept_plaintext.to_string()),
+        "send_plaintext" => (field.into(), c.send_plaintext.to_string()),
         // Fields no setting of the agent reaches directly: a preset combined with overrides.
         other => (format!("protocol.{other}"), "(derived from the preset)".into()),
     }
+}
+
+/// Reads a text file of at most `limit` bytes: configuration and keyring files are small, and
+/// reading `/dev/zero` or a log file given by mistake must fail at once rather than fill the
+/// memory.
+pub fn read_file(path: &std::path::Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is larger than {} KiB, the most this file may be", limit / 1024),
+        ));
+    }
+    Ok(text)
 }
 
 fn check_seed(seed: &str) -> Result<(), ConfigError> {
@@ -182,6 +208,7 @@ mod tests {
         let cases: Vec<(AgentConfig, &str, &str)> = vec![
             (AgentConfig { name: String::new(), ..config() }, "name", ""),
             (AgentConfig { name: long_name.clone(), ..config() }, "name", &long_name),
+            (AgentConfig { name: "a\nb".into(), ..config() }, "name", "a\\nb"),
             (
                 AgentConfig { advertise: Some(SocketAddr::from(([0, 0, 0, 0], 1))), ..config() },
                 "advertise",
@@ -207,6 +234,11 @@ mod tests {
                 AgentConfig { protocol: Config { label: long_label.clone(), ..Config::local() }, ..config() },
                 "label",
                 &long_label,
+            ),
+            (
+                AgentConfig { protocol: Config { accept_plaintext: true, ..Config::local() }, ..config() },
+                "accept_plaintext",
+                "true",
             ),
         ];
         for (c, field, value) in cases {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use rumor_core::KeyError;
-use rumor_core::{KEY_LEN, Key, Keyring};
+use rumor_core::{KEY_LEN, Key, Keyring, MAX_KEYS};
 
 use crate::Error;
 
@@ -24,6 +24,11 @@ pub enum KeyringFileError {
         /// What is wrong with it.
         error: KeyError,
     },
+    /// The array is empty. An empty keyring would mean "no encryption", which a keyring file
+    /// must not say by accident: leave the keyring out to run in plaintext.
+    Empty,
+    /// More keys than a keyring may hold ([`MAX_KEYS`]).
+    TooMany(usize),
 }
 
 impl fmt::Display for KeyringFileError {
@@ -32,6 +37,11 @@ impl fmt::Display for KeyringFileError {
             KeyringFileError::Read(e) => write!(f, "cannot be read: {e}"),
             KeyringFileError::NotKeys(e) => write!(f, "is not a JSON array of base64 keys: {e}"),
             KeyringFileError::Key { index, error } => write!(f, "key {index} {error}"),
+            KeyringFileError::Empty => f.write_str(
+                "holds no keys: an empty keyring would turn encryption off; add a key (`rumor keygen`), \
+                 or leave the keyring out to run unencrypted",
+            ),
+            KeyringFileError::TooMany(n) => write!(f, "holds {n} keys; a keyring holds at most {MAX_KEYS}"),
         }
     }
 }
@@ -63,11 +73,21 @@ pub fn list(keyring: &Keyring) -> Vec<String> {
     keys.into_iter().map(encode).collect()
 }
 
-/// Reads a keyring file: a JSON array of base64 keys, the first one primary. An empty array
-/// means no encryption.
+/// The largest keyring file read, in bytes (16 keys take under 1 KiB).
+pub const MAX_KEYRING_FILE: u64 = 64 * 1024;
+
+/// Reads a keyring file: a JSON array of 1 to [`MAX_KEYS`] base64 keys, the first one
+/// primary. An empty array is refused ([`KeyringFileError::Empty`]); so is a file larger than
+/// [`MAX_KEYRING_FILE`].
 pub fn load_keyring(path: &Path) -> Result<Keyring, KeyringFileError> {
-    let text = std::fs::read_to_string(path).map_err(KeyringFileError::Read)?;
+    let text = crate::config::read_file(path, MAX_KEYRING_FILE).map_err(KeyringFileError::Read)?;
     let texts: Vec<String> = serde_json::from_str(&text).map_err(|e| KeyringFileError::NotKeys(e.to_string()))?;
+    if texts.is_empty() {
+        return Err(KeyringFileError::Empty);
+    }
+    if texts.len() > MAX_KEYS {
+        return Err(KeyringFileError::TooMany(texts.len()));
+    }
     let keys = texts
         .iter()
         .enumerate()
@@ -154,6 +174,15 @@ mod tests {
         assert_eq!(e.to_string(), "key 0 is 3 bytes, a key is 32");
         std::fs::write(&path, "{}").expect("write");
         assert!(matches!(load_keyring(&path), Err(KeyringFileError::NotKeys(_))));
+        std::fs::write(&path, "[]").expect("write");
+        let e = load_keyring(&path).expect_err("empty");
+        assert!(matches!(e, KeyringFileError::Empty) && e.to_string().contains("no keys"), "{e}");
+        let many: Vec<String> = (0..=MAX_KEYS).map(|i| encode(&Key::from_bytes([i as u8; 32]))).collect();
+        std::fs::write(&path, serde_json::to_string(&many).expect("json")).expect("write");
+        assert!(matches!(load_keyring(&path), Err(KeyringFileError::TooMany(17))));
+        std::fs::write(&path, " ".repeat(MAX_KEYRING_FILE as usize + 1)).expect("write");
+        let e = load_keyring(&path).expect_err("too large");
+        assert!(e.to_string().contains("larger than 64 KiB"), "{e}");
         assert!(matches!(load_keyring(&dir.join("missing")), Err(KeyringFileError::Read(_))));
         let _ = std::fs::remove_dir_all(dir);
     }

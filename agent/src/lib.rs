@@ -28,6 +28,6 @@ pub mod keys;
 /// binding names one crate and cannot mix versions.
 pub use rumor_core;
 
-pub use agent::{Agent, AgentEvent, Handle, KeyOp, MemberInfo, NodeMetrics, stats_by_name};
+pub use agent::{Agent, AgentEvent, Handle, KeyOp, MemberInfo, NodeMetrics, describe_encryption, stats_by_name};
 pub use config::{AgentConfig, ConfigError};
 pub use error::Error;

@@ -114,9 +114,12 @@ impl Agent {
         meta: Option<BTreeMap<String, String>>,
         preset: &str,
         lifeguard: bool,
+        plaintext: (bool, bool),
     ) -> PyResult<Agent> {
         let bind = convert::addr(py, "bind", bind)?;
-        let protocol = convert::protocol(py, preset, label, &keyring, lifeguard)?;
+        let mut protocol = convert::protocol(py, preset, label, &keyring, lifeguard)?;
+        // Turning encryption on in a running cluster (docs/agent.md); checked with the rest.
+        (protocol.accept_plaintext, protocol.send_plaintext) = plaintext;
         let mut config = AgentConfig::new(name, bind, protocol);
         config.join = join;
         config.advertise = advertise.map(|a| convert::addr(py, "advertise", a)).transpose()?;
@@ -166,8 +169,9 @@ async fn stop(running: Running, leave: bool) -> Result<u32, rumor_agent::Error> 
 impl Agent {
     #[new]
     #[pyo3(signature = (name, bind = "0.0.0.0:7946", *, join = Vec::new(), advertise = None, keyring = Vec::new(),
-                        label = "", meta = None, preset = "lan", lifeguard = true),
-           text_signature = "(name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True)")]
+                        label = "", meta = None, preset = "lan", lifeguard = true, accept_plaintext = false,
+                        send_plaintext = false),
+           text_signature = "(name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True, accept_plaintext=False, send_plaintext=False)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -180,15 +184,19 @@ impl Agent {
         meta: Option<BTreeMap<String, String>>,
         preset: &str,
         lifeguard: bool,
+        accept_plaintext: bool,
+        send_plaintext: bool,
     ) -> PyResult<Agent> {
-        Agent::new_checked(py, name, bind, join, advertise, keyring, label, meta, preset, lifeguard)
+        let plaintext = (accept_plaintext, send_plaintext);
+        Agent::new_checked(py, name, bind, join, advertise, keyring, label, meta, preset, lifeguard, plaintext)
     }
 
     /// Starts an agent and returns it running (blocking; the GIL is released meanwhile).
     #[classmethod]
     #[pyo3(signature = (name, bind = "0.0.0.0:7946", *, join = Vec::new(), advertise = None, keyring = Vec::new(),
-                        label = "", meta = None, preset = "lan", lifeguard = true),
-           text_signature = "($cls, name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True)")]
+                        label = "", meta = None, preset = "lan", lifeguard = true, accept_plaintext = false,
+                        send_plaintext = false),
+           text_signature = "($cls, name, bind='0.0.0.0:7946', *, join=(), advertise=None, keyring=(), label='', meta=None, preset='lan', lifeguard=True, accept_plaintext=False, send_plaintext=False)")]
     #[allow(clippy::too_many_arguments)]
     fn start(
         _cls: &Bound<'_, PyType>,
@@ -202,8 +210,12 @@ impl Agent {
         meta: Option<BTreeMap<String, String>>,
         preset: &str,
         lifeguard: bool,
+        accept_plaintext: bool,
+        send_plaintext: bool,
     ) -> PyResult<Agent> {
-        let agent = Agent::new_checked(py, name, bind, join, advertise, keyring, label, meta, preset, lifeguard)?;
+        let plaintext = (accept_plaintext, send_plaintext);
+        let agent =
+            Agent::new_checked(py, name, bind, join, advertise, keyring, label, meta, preset, lifeguard, plaintext)?;
         let config = agent.config.clone();
         let running = py.detach(|| runtime().block_on(Agent::start_agent(config))).map_err(|e| errors::agent(py, e))?;
         agent.started(py, running)?;

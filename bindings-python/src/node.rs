@@ -180,8 +180,8 @@ impl Node {
     }
 
     fn install_key(&mut self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.install_key(convert::key_arg(py, key)?);
-        Ok(())
+        let key = convert::key_arg(py, key)?;
+        self.inner.install_key(key).map_err(|e| errors::keyring(py, e))
     }
 
     fn use_key(&mut self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -97,6 +97,14 @@ def test_bad_advertise() -> None:
     assert config_error(lambda: rumor.Agent("a", "127.0.0.1:0", advertise="nowhere")).field == "advertise"
 
 
+def test_encryption_migration_settings() -> None:
+    key = rumor.generate_key()
+    rumor.Agent("a", "127.0.0.1:0", keyring=[key], accept_plaintext=True, send_plaintext=True)
+    assert config_error(lambda: rumor.Agent("a", "127.0.0.1:0", accept_plaintext=True)).field == "accept_plaintext"
+    err = config_error(lambda: rumor.Agent("a", "127.0.0.1:0", keyring=[key], send_plaintext=True))
+    assert err.field == "send_plaintext"
+
+
 def test_label_too_long() -> None:
     assert config_error(lambda: rumor.Agent("a", "127.0.0.1:0", label="L" * 65)).field == "label"
 

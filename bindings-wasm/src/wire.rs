@@ -101,6 +101,7 @@ pub fn decode_meta(bytes: &[u8]) -> Result<JsValue, JsValue> {
 pub fn encode_user_event(name: &str, payload: &[u8]) -> Result<Vec<u8>, JsValue> {
     user_event::encode(name, payload).map_err(|e| match e {
         user_event::UserEventError::NulInName => named("UserEventError", "NulInName", e, None),
+        user_event::UserEventError::EmptyName => named("UserEventError", "EmptyName", e, None),
     })
 }
 

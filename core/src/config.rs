@@ -9,7 +9,7 @@ use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, MAX_KEYS};
 use crate::wire::{MAX_LABEL_LEN, MAX_META_LEN};
 
 /// Lifeguard extensions (Dadgar et al., 2018). Each can be switched off so the simulator can
@@ -110,8 +110,22 @@ pub struct Config {
     pub label: String,
     /// Encryption keys. Empty: packets are sent in the clear (authenticated by nothing; use only
     /// on trusted networks). Otherwise the primary key seals every packet and every key is
-    /// tried on receipt, which lets keys rotate without downtime.
+    /// tried on receipt, which lets keys rotate without downtime. At most
+    /// [`MAX_KEYS`](crate::MAX_KEYS) keys.
     pub keyring: Keyring,
+    /// Also accept plaintext frames although the keyring holds keys (memberlist's
+    /// `GossipVerifyIncoming = false`). Only for turning encryption on in a running cluster
+    /// without a partition, in three rolling steps (every node restarted at each step before
+    /// the next): 1. a key with `accept_plaintext` and `send_plaintext`; 2. without
+    /// `send_plaintext` (sealed frames go out, plaintext still comes in from nodes at step 1);
+    /// 3. without `accept_plaintext` (encrypted only). While it is on, anyone who can reach
+    /// the port can still inject plaintext: end the migration. Requires a key; the frames on
+    /// the wire are those of the two ordinary modes.
+    pub accept_plaintext: bool,
+    /// Send plaintext frames although the keyring holds keys (memberlist's
+    /// `GossipVerifyOutgoing = false`): step 1 of the migration above, so that nodes not yet
+    /// holding the key still understand this one. Requires `accept_plaintext`.
+    pub send_plaintext: bool,
 
     /// Time between two probes (one SWIM protocol period). Shorter detects failures sooner at
     /// the cost of more traffic: each period sends one ping and gets one ack.
@@ -228,6 +242,8 @@ impl Config {
         Config {
             label: String::new(),
             keyring: Keyring::new(),
+            accept_plaintext: false,
+            send_plaintext: false,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
             indirect_checks: 3,
@@ -317,6 +333,17 @@ impl Config {
         check(self.retransmit_mult <= 100, "retransmit_mult", "must be at most 100")?;
         check(self.leave_acks <= 64, "leave_acks", "must be at most 64")?;
         check(self.label.len() <= MAX_LABEL_LEN, "label", "must be at most 64 bytes")?;
+        check(self.keyring.keys().count() <= MAX_KEYS, "keyring", "must hold at most 16 keys")?;
+        check(
+            !self.accept_plaintext || self.keyring.is_enabled(),
+            "accept_plaintext",
+            "needs a key in the keyring (it is for turning encryption on; without keys every frame is plaintext)",
+        )?;
+        check(
+            !self.send_plaintext || self.accept_plaintext,
+            "send_plaintext",
+            "needs accept_plaintext (the nodes at the same migration step send plaintext too)",
+        )?;
         check(self.probe_interval >= 10 * ms, "probe_interval", "must be at least 10 ms")?;
         check(self.probe_timeout >= ms, "probe_timeout", "must be at least 1 ms")?;
         check(self.probe_timeout < self.probe_interval, "probe_timeout", "must be less than probe_interval")?;
@@ -419,5 +446,14 @@ mod tests {
         let mut c = Config::lan();
         c.rate_limit.per_peer_burst = 0;
         check(c, "rate_limit.per_peer_burst");
+        check(Config { accept_plaintext: true, ..Config::lan() }, "accept_plaintext");
+        let keyed = Config { keyring: Keyring::with_primary(crate::Key::from_bytes([1; 32])), ..Config::lan() };
+        check(Config { send_plaintext: true, ..keyed.clone() }, "send_plaintext");
+        assert_eq!(Config { accept_plaintext: true, send_plaintext: true, ..keyed.clone() }.validate(), Ok(()));
+        let mut full = keyed;
+        for b in 2..=MAX_KEYS as u8 + 1 {
+            full.keyring.install(crate::Key::from_bytes([b; 32]));
+        }
+        check(full, "keyring");
     }
 }

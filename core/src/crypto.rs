@@ -21,10 +21,15 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
 use indexmap::IndexMap;
 
+use crate::ratelimit::Bucket;
+use crate::time::Instant;
 use crate::wire::{NONCE_LEN, TAG_LEN};
 
 /// Key length in bytes.
 pub const KEY_LEN: usize = 32;
+/// The most keys a keyring may hold: enough for any rotation (two or three keys at once), and
+/// a bound on what a keyring changed over HTTP can grow to.
+pub const MAX_KEYS: usize = 16;
 
 /// The nonce reserved for deriving key ids; the nonce sequence skips it.
 pub(crate) const KEY_ID_NONCE: [u8; NONCE_LEN] = [0xff; NONCE_LEN];
@@ -133,6 +138,12 @@ pub enum KeyringError {
     UnknownKey,
     /// The primary key cannot be removed; make another key primary first.
     RemovePrimary,
+    /// The node does not encrypt (its keyring is empty), so it takes no key operations: a key
+    /// installed there would seal at once and partition the node from its plaintext cluster.
+    /// Turn encryption on with the migration of `Config::accept_plaintext`.
+    NotEncrypted,
+    /// The keyring already holds [`MAX_KEYS`] keys; remove one first.
+    Full,
 }
 
 impl fmt::Display for KeyringError {
@@ -140,6 +151,11 @@ impl fmt::Display for KeyringError {
         f.write_str(match self {
             KeyringError::UnknownKey => "key is not in the keyring",
             KeyringError::RemovePrimary => "cannot remove the primary key; make another key primary first",
+            KeyringError::NotEncrypted => {
+                "this node does not encrypt (started without a keyring), so it takes no key operations; \
+                 turn encryption on by restarting with a keyring (docs/agent.md, \"Turning encryption on\")"
+            }
+            KeyringError::Full => "the keyring already holds 16 keys (the most it may); remove one first",
         })
     }
 }
@@ -266,9 +282,16 @@ impl NonceSeq {
 /// as IPsec and WireGuard do: a nonce seen before, or older than 64 packets behind the newest,
 /// is refused. At most `capacity` streams are tracked; the oldest is forgotten first. Only
 /// frames that authenticated are ever recorded, so forged nonces cannot poison it.
+///
+/// Each stream also has an allowance of its own ([`ReplayWindow::admit`]): the receive path
+/// lets a frame of a stream that authenticated before through to decryption when its source
+/// address is over the rate limit, so a flood of unauthenticated datagrams spoofing a
+/// member's address cannot starve that member's own frames. A blind spoofer cannot guess a
+/// stream (64 random bits); the allowance bounds what one that can read the traffic costs.
 #[derive(Clone, Debug)]
 pub(crate) struct ReplayWindow {
-    streams: IndexMap<u64, (u32, u64), foldhash::fast::FixedState>,
+    /// Per stream: the highest sequence number, the bitmap below it, the stream's allowance.
+    streams: IndexMap<u64, (u32, u64, Bucket), foldhash::fast::FixedState>,
     capacity: usize,
     /// Once full, the position of the oldest stream: a new stream takes its place (positions
     /// form a ring in insertion order), so forgetting is O(1) even when every frame comes
@@ -295,21 +318,26 @@ impl ReplayWindow {
         let (stream, seq) = Self::split(nonce);
         match self.streams.get(&stream) {
             None => true,
-            Some(&(top, bitmap)) => {
-                if seq > top {
-                    true
-                } else {
-                    let behind = top - seq;
-                    behind < 64 && bitmap & (1u64 << behind) == 0
-                }
-            }
+            Some(&(top, bitmap, _)) => fresh(top, bitmap, seq),
         }
     }
 
-    /// Records an accepted nonce. Call only after [`ReplayWindow::check`] returned true.
-    pub(crate) fn record(&mut self, nonce: &[u8; NONCE_LEN]) {
+    /// Whether a frame with `nonce`, from a source over the rate limit, goes on to decryption
+    /// anyway: its stream authenticated before, the nonce is not a replay, and the stream's
+    /// own allowance (`per_sec`, `burst`) has a packet left, which this takes.
+    pub(crate) fn admit(&mut self, nonce: &[u8; NONCE_LEN], now: Instant, per_sec: u32, burst: u32) -> bool {
         let (stream, seq) = Self::split(nonce);
-        if let Some((top, bitmap)) = self.streams.get_mut(&stream) {
+        match self.streams.get_mut(&stream) {
+            Some((top, bitmap, allowance)) => fresh(*top, *bitmap, seq) && allowance.take(now, per_sec, burst),
+            None => false,
+        }
+    }
+
+    /// Records an accepted nonce, at `now`; a new stream starts with an allowance of `burst`.
+    /// Call only after [`ReplayWindow::check`] returned true.
+    pub(crate) fn record(&mut self, nonce: &[u8; NONCE_LEN], now: Instant, burst: u32) {
+        let (stream, seq) = Self::split(nonce);
+        if let Some((top, bitmap, _)) = self.streams.get_mut(&stream) {
             if seq > *top {
                 let shift = seq - *top;
                 *bitmap = if shift >= 64 { 1 } else { (*bitmap << shift) | 1 };
@@ -325,7 +353,7 @@ impl ReplayWindow {
                 let room = (self.streams.len() / 4 + 16).min(self.capacity - self.streams.len());
                 self.streams.reserve_exact(room);
             }
-            self.streams.insert(stream, (seq, 1));
+            self.streams.insert(stream, (seq, 1, Bucket::full(burst, now)));
             return;
         }
         let i = self.oldest % self.streams.len();
@@ -333,10 +361,19 @@ impl ReplayWindow {
         // `stream` is not tracked, so it cannot collide with another position.
         if self.streams.replace_index(i, stream).is_ok() {
             if let Some((_, v)) = self.streams.get_index_mut(i) {
-                *v = (seq, 1);
+                *v = (seq, 1, Bucket::full(burst, now));
             }
         }
     }
+}
+
+/// Whether `seq` is new for a stream whose highest sequence is `top`, with `bitmap` below it.
+fn fresh(top: u32, bitmap: u64, seq: u32) -> bool {
+    if seq > top {
+        return true;
+    }
+    let behind = top - seq;
+    behind < 64 && bitmap & (1u64 << behind) == 0
 }
 
 #[cfg(test)]
@@ -406,14 +443,34 @@ mod tests {
         };
         for s in [5, 3, 4, 100] {
             assert!(w.check(&n(1, s)));
-            w.record(&n(1, s));
+            w.record(&n(1, s), Instant::ZERO, 1);
             assert!(!w.check(&n(1, s)));
         }
         assert!(!w.check(&n(1, 20)), "more than 64 behind the newest");
         assert!(w.check(&n(1, 99)));
-        w.record(&n(2, 0));
-        w.record(&n(3, 0));
+        w.record(&n(2, 0), Instant::ZERO, 1);
+        w.record(&n(3, 0), Instant::ZERO, 1);
         assert!(w.check(&n(1, 100)), "the oldest stream was forgotten");
+    }
+
+    /// Over the rate limit, only fresh nonces of streams that authenticated before are let
+    /// through, within each stream's own allowance.
+    #[test]
+    fn known_streams_have_their_own_allowance() {
+        let mut w = ReplayWindow::new(8, 0);
+        let n = |stream: u8, seq: u32| {
+            let mut x = [stream; NONCE_LEN];
+            x[8..].copy_from_slice(&seq.to_be_bytes());
+            x
+        };
+        let t = Instant::from_millis(1_000);
+        assert!(!w.admit(&n(1, 1), t, 10, 3), "an unknown stream");
+        w.record(&n(1, 1), t, 3);
+        assert!(!w.admit(&n(1, 1), t, 10, 3), "a replay");
+        assert!(w.admit(&n(1, 2), t, 10, 3) && w.admit(&n(1, 3), t, 10, 3) && w.admit(&n(1, 4), t, 10, 3));
+        assert!(!w.admit(&n(1, 5), t, 10, 3), "the burst is spent");
+        assert!(!w.admit(&n(2, 5), t, 10, 3), "another stream is not known");
+        assert!(w.admit(&n(1, 5), Instant::from_millis(1_100), 10, 3), "refilled at 10 a second");
     }
 
     /// The window as first written, forgetting the oldest stream with an O(n) shift.
@@ -457,7 +514,7 @@ mod tests {
                 };
                 proptest::prop_assert_eq!(w.check(&nonce), expected);
                 if expected {
-                    w.record(&nonce);
+                    w.record(&nonce, Instant::ZERO, 1);
                     reference_record(&mut r, cap, &nonce);
                 }
             }

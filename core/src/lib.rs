@@ -43,11 +43,11 @@ pub mod user_event;
 pub mod wire;
 
 pub use config::{Config, ConfigError, Lifeguard, RateLimit};
-pub use crypto::{KEY_LEN, Key, KeyError, Keyring, KeyringError};
+pub use crypto::{KEY_LEN, Key, KeyError, Keyring, KeyringError, MAX_KEYS};
 pub use event::{Event, Member, MemberCounts, MemberView, ParseStatusError, Status};
 pub use meta::MetaError;
 pub use node::{Error, Identity, Node, Transmit};
-pub use stats::Stats;
+pub use stats::{Dropped, Stats};
 pub use time::Instant;
 
 /// The README's Rust examples, compiled and run as doctests.

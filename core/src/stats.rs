@@ -72,3 +72,95 @@ pub struct Stats {
     /// Outgoing packets dropped because the caller stopped draining `poll_transmit`.
     pub outbox_dropped: u64,
 }
+
+/// Why a datagram was dropped: what [`Node::handle_datagram`](crate::Node::handle_datagram)
+/// returns for a datagram it refused, one reason per `Stats::dropped_*` counter, so a runtime
+/// can say what happened (the agent logs it, rate-limited, per reason and source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dropped {
+    /// Larger than `max_inbound_packet` ([`Stats::dropped_oversized`]).
+    Oversized,
+    /// Over the per-source or global rate limit ([`Stats::dropped_rate_limited`]).
+    RateLimited,
+    /// Not a well-formed frame or body ([`Stats::dropped_malformed`]).
+    Malformed,
+    /// A wire version this node does not speak, or unknown flags ([`Stats::dropped_version`]).
+    Version,
+    /// Another cluster's label ([`Stats::dropped_label`]).
+    Label,
+    /// Failed authentication: sealed with a key this node does not hold, tampered with, or
+    /// sealed where this node expects plaintext or the reverse ([`Stats::dropped_auth`]).
+    Auth,
+    /// A replayed nonce ([`Stats::dropped_replay`]).
+    Replay,
+    /// A plaintext frame whose CRC-32 does not match ([`Stats::dropped_checksum`]).
+    Checksum,
+}
+
+impl Dropped {
+    /// Every reason, in the order of the counters.
+    pub const ALL: [Dropped; 8] = [
+        Dropped::Oversized,
+        Dropped::RateLimited,
+        Dropped::Malformed,
+        Dropped::Version,
+        Dropped::Label,
+        Dropped::Auth,
+        Dropped::Replay,
+        Dropped::Checksum,
+    ];
+
+    /// The reason's name as metrics label it (`rumor_packets_dropped_total{reason="auth"}`):
+    /// `oversized`, `rate_limit`, `decode`, `version`, `label`, `auth`, `replay`, `checksum`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dropped::Oversized => "oversized",
+            Dropped::RateLimited => "rate_limit",
+            Dropped::Malformed => "decode",
+            Dropped::Version => "version",
+            Dropped::Label => "label",
+            Dropped::Auth => "auth",
+            Dropped::Replay => "replay",
+            Dropped::Checksum => "checksum",
+        }
+    }
+
+    /// What an operator should check when datagrams are dropped for this reason.
+    pub const fn hint(self) -> &'static str {
+        match self {
+            Dropped::Oversized => "larger than max_inbound_packet: is the sender's mtu larger than ours?",
+            Dropped::RateLimited => "over the inbound rate limit: a flood, or a sender far busier than a member",
+            Dropped::Malformed => "not a valid Rumor frame: is something else sending to this port?",
+            Dropped::Version => "a wire version or flags this node does not speak: mixed software versions?",
+            Dropped::Label => "another cluster's label: is --label the same on both sides?",
+            Dropped::Auth => {
+                "not authenticated: same key on both sides (--keyring)? one side encrypted and the other not?"
+            }
+            Dropped::Replay => "a replayed frame (a nonce seen before): a replay attack, or a duplicating network",
+            Dropped::Checksum => "a plaintext frame corrupted in transit (its checksum does not match): a faulty link or NIC?",
+        }
+    }
+}
+
+impl core::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Stats {
+    /// Counts one dropped datagram under its reason.
+    pub(crate) fn count_drop(&mut self, reason: Dropped) {
+        let counter = match reason {
+            Dropped::Oversized => &mut self.dropped_oversized,
+            Dropped::RateLimited => &mut self.dropped_rate_limited,
+            Dropped::Malformed => &mut self.dropped_malformed,
+            Dropped::Version => &mut self.dropped_version,
+            Dropped::Label => &mut self.dropped_label,
+            Dropped::Auth => &mut self.dropped_auth,
+            Dropped::Replay => &mut self.dropped_replay,
+            Dropped::Checksum => &mut self.dropped_checksum,
+        };
+        *counter += 1;
+    }
+}

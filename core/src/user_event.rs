@@ -23,12 +23,18 @@ use core::fmt;
 pub enum UserEventError {
     /// The name contains a NUL byte, which ends the name on the wire.
     NulInName,
+    /// The name is empty. The codec frames it ([`encode`] takes it: it reads back like a raw
+    /// broadcast), but the runtimes' named-event commands (the agent's `send_event`, `rumor
+    /// event`, `POST /v1/events`) refuse it: an event nobody can tell apart by name is a
+    /// mistake.
+    EmptyName,
 }
 
 impl fmt::Display for UserEventError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UserEventError::NulInName => f.write_str("event name must not contain NUL"),
+            UserEventError::EmptyName => f.write_str("event name must not be empty"),
         }
     }
 }

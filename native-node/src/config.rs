@@ -61,7 +61,18 @@ pub struct AgentArgs {
     /// Directory served at /ui/ on the HTTP listener (the browser visualizer's files).
     #[arg(long, env = "RUMOR_UI_DIR", value_name = "PATH")]
     pub ui_dir: Option<PathBuf>,
+    /// Turning encryption on, steps 1 and 2: also accept plaintext datagrams although a keyring
+    /// is given (see docs/agent.md, "Turning encryption on").
+    #[arg(long, env = "RUMOR_ACCEPT_PLAINTEXT", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub accept_plaintext: Option<String>,
+    /// Turning encryption on, step 1: send plaintext although a keyring is given (needs
+    /// --accept-plaintext).
+    #[arg(long, env = "RUMOR_SEND_PLAINTEXT", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub send_plaintext: Option<String>,
 }
+
+/// The largest configuration file read, in bytes.
+pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
 
 /// The TOML file. Unknown keys are refused (a typo should not be silently ignored).
 #[derive(Deserialize, Debug, Default)]
@@ -78,6 +89,8 @@ struct FileConfig {
     mdns: Option<bool>,
     meta: Option<BTreeMap<String, String>>,
     ui_dir: Option<PathBuf>,
+    accept_plaintext: Option<bool>,
+    send_plaintext: Option<bool>,
     protocol: Option<ProtocolFile>,
 }
 
@@ -110,12 +123,30 @@ pub struct ServeConfig {
     pub mdns: bool,
     /// A directory served at `/ui/` on the HTTP listener.
     pub ui_dir: Option<PathBuf>,
+    /// The timing preset the protocol settings started from (`custom` when not from one), for
+    /// the start-up line.
+    pub preset: String,
 }
 
 impl ServeConfig {
     /// An agent configuration served with no HTTP and no mDNS.
     pub fn new(agent: AgentConfig) -> Self {
-        ServeConfig { agent, http: None, mdns: false, ui_dir: None }
+        ServeConfig { agent, http: None, mdns: false, ui_dir: None, preset: "custom".into() }
+    }
+
+    /// The start-up line's facts: name, addresses, encryption (with the primary key's id),
+    /// label, preset, mDNS and HTTP, as `key=value` pairs.
+    pub fn summary(&self, bind: SocketAddr, advertise: SocketAddr, http: Option<SocketAddr>, mdns: bool) -> String {
+        let a = &self.agent;
+        format!(
+            "name={} bind={bind} advertise={advertise} encryption={} label={:?} preset={} mdns={} http={}",
+            a.name,
+            rumor_agent::describe_encryption(&a.protocol),
+            a.protocol.label,
+            self.preset,
+            if mdns { "on" } else { "off" },
+            http.map_or_else(|| "off".to_owned(), |h| h.to_string()),
+        )
     }
 
     /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
@@ -178,7 +209,9 @@ impl ServeConfig {
                 if k.is_empty() {
                     return Err(ConfigError::new("meta", kv, "has an empty key"));
                 }
-                meta.insert(k.to_string(), v.to_string());
+                if meta.insert(k.to_string(), v.to_string()).is_some() {
+                    return Err(ConfigError::new("meta", kv, format!("repeats the key `{k}` (each key once)")));
+                }
             }
             meta
         };
@@ -196,15 +229,23 @@ impl ServeConfig {
         if let Some(p) = &file.protocol {
             apply_protocol(&mut protocol, p);
         }
+        protocol.accept_plaintext = match &args.accept_plaintext {
+            Some(s) => parse_bool("accept_plaintext", s)?,
+            None => file.accept_plaintext.unwrap_or(false),
+        };
+        protocol.send_plaintext = match &args.send_plaintext {
+            Some(s) => parse_bool("send_plaintext", s)?,
+            None => file.send_plaintext.unwrap_or(false),
+        };
 
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
-        Ok(ServeConfig { agent, http, mdns, ui_dir })
+        Ok(ServeConfig { agent, http, mdns, ui_dir, preset: preset_s })
     }
 }
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
+    let text = rumor_agent::config::read_file(path, MAX_CONFIG_FILE)
         .map_err(|e| ConfigError::new("config", path.display(), format!("cannot be read: {e}")))?;
     toml::from_str(&text).map_err(|e| {
         let msg = e.message().trim().replace('\n', " ");
@@ -336,6 +377,12 @@ mod tests {
             (AgentArgs { name: Some(String::new()), ..args() }, "name", ""),
             (AgentArgs { label: Some(long_label.clone()), ..args() }, "label", &long_label),
             (AgentArgs { meta: vec![format!("k={}", "x".repeat(600))], ..args() }, "meta", "605 bytes encoded"),
+            (AgentArgs { meta: vec!["k=1".into(), "k=2".into()], ..args() }, "meta", "k=2"),
+            (AgentArgs { name: Some("a\nb".into()), ..args() }, "name", "a\\nb"),
+            (AgentArgs { accept_plaintext: Some("true".into()), ..args() }, "accept_plaintext", "true"),
+            (AgentArgs { send_plaintext: Some("maybe".into()), ..args() }, "send_plaintext", "maybe"),
+            (AgentArgs { config: Some("/dev/zero".into()), ..args() }, "config", "/dev/zero"),
+            (AgentArgs { keyring: Some("/dev/zero".into()), ..args() }, "keyring", "/dev/zero"),
         ];
         for (a, field, value) in cases {
             let e = ServeConfig::resolve(&a).expect_err(field);

@@ -41,6 +41,8 @@ enum Command {
     Keygen,
     /// Show or change a running agent's keyring. To rotate a cluster's key with no downtime:
     /// `install` the new key on every agent, then `use` it on every agent, then `remove` the old.
+    /// An agent started without a keyring takes no key operations (see "Turning encryption on"
+    /// in docs/agent.md).
     Keys {
         #[command(subcommand)]
         op: KeysOp,
@@ -80,7 +82,7 @@ enum Command {
 enum KeysOp {
     /// List the keys, primary first.
     List,
-    /// Add a key (used to open packets; not yet to seal them).
+    /// Add a key (used to open packets; not yet to seal them); at most 16 keys.
     Install {
         /// The key (base64).
         key: String,

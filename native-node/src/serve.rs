@@ -59,15 +59,14 @@ impl Server {
         };
         let label = config.agent.protocol.label.clone();
         let options = crate::http::HttpOptions { label: label.clone(), ui_dir: config.ui_dir.clone() };
-        let agent = Agent::start(config.agent).await?;
+        let agent = Agent::start(config.agent.clone()).await?;
         let handle = agent.handle();
         let http = listener.map(|(bound, listener)| {
             let task = tokio::spawn(crate::http::serve(listener, handle.clone(), options));
-            tracing::info!(addr = %bound, "HTTP listening");
             (bound, task)
         });
         let mdns = if config.mdns {
-            match Discovery::start(handle, &label) {
+            match Discovery::start(handle.clone(), &label) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     tracing::warn!("mDNS disabled: {e}");
@@ -77,6 +76,9 @@ impl Server {
         } else {
             None
         };
+        let summary =
+            config.summary(handle.local_addr(), handle.advertised_addr(), http.as_ref().map(|h| h.0), mdns.is_some());
+        tracing::info!("agent started: {summary}");
         Ok(Server { agent, http, mdns })
     }
 

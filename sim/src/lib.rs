@@ -487,6 +487,18 @@ impl Cluster {
         }
     }
 
+    /// Starts a new process with the same name and address but another config (a rolling
+    /// configuration change), which joins its seeds; later restarts keep the new config.
+    ///
+    /// # Panics
+    /// If `config` is invalid (a test-script error).
+    pub fn restart_with(&mut self, index: usize, config: Config) {
+        if let Some(n) = self.nodes.get_mut(index) {
+            n.config = config;
+        }
+        self.restart(index);
+    }
+
     /// Starts a new process with the same name, address and config, which joins its seeds.
     pub fn restart(&mut self, index: usize) {
         let Some(n) = self.nodes.get(index) else { return };

@@ -234,7 +234,7 @@ fn keys_rotate_without_suspicion() {
     converge(&mut c, &ids, 20 * SEC);
     // Install everywhere, then switch primaries one node at a time, then remove the old key.
     for &i in &ids {
-        c.node_mut(i).node.install_key(k2.clone());
+        c.node_mut(i).node.install_key(k2.clone()).expect("an encrypted node with room");
     }
     c.run_for(2 * SEC);
     for &i in &ids {

@@ -168,6 +168,8 @@ class Agent:
         meta: Mapping[str, str] | None = None,
         preset: str = "lan",
         lifeguard: bool = True,
+        accept_plaintext: bool = False,
+        send_plaintext: bool = False,
     ) -> Agent: ...
     @classmethod
     def start(
@@ -182,6 +184,8 @@ class Agent:
         meta: Mapping[str, str] | None = None,
         preset: str = "lan",
         lifeguard: bool = True,
+        accept_plaintext: bool = False,
+        send_plaintext: bool = False,
     ) -> Agent:
         """Starts an agent and returns it running (blocking)."""
     async def __aenter__(self) -> Agent: ...

@@ -35,7 +35,7 @@ use crate::event::{Event, MemberCounts, MemberView};
 use crate::lifeguard::Awareness;
 use crate::name::Name;
 use crate::state::Status;
-use crate::stats::Stats;
+use crate::stats::{Dropped, Stats};
 use crate::time::Instant;
 use crate::wire::{self, MAX_NAME_LEN, Message};
 
@@ -94,7 +94,7 @@ pub struct Transmit {
 pub enum Error {
     /// The configuration is invalid (the field is named).
     Config(ConfigError),
-    /// The node name is empty or longer than 64 bytes.
+    /// The node name is empty, longer than 64 bytes or holds a control character.
     BadName,
     /// Metadata is longer than `Config::max_meta_len`.
     MetaTooLong {
@@ -118,7 +118,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(e) => e.fmt(f),
-            Error::BadName => f.write_str("node name must be 1 to 64 bytes"),
+            Error::BadName => f.write_str("node name must be 1 to 64 bytes without control characters"),
             Error::MetaTooLong { len, max } => write!(f, "metadata is {len} bytes; at most {max} allowed"),
             Error::PayloadTooLarge { len, max } => write!(f, "broadcast payload is {len} bytes; at most {max} allowed"),
             Error::Leaving => f.write_str("the node is leaving or has left"),
@@ -274,8 +274,10 @@ impl fmt::Debug for Node {
     }
 }
 
+/// 1 to 64 bytes without control characters (a newline in a name would forge log lines and
+/// break every line-oriented tool that prints members).
 fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME_LEN
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
 }
 
 impl Node {
@@ -396,10 +398,25 @@ impl Node {
         &self.config.keyring
     }
 
-    /// Adds a key accepted on receipt (see [`Keyring::install`]): installing the first key
-    /// makes it primary and turns encryption on.
-    pub fn install_key(&mut self, key: Key) {
-        self.config.keyring.install(key);
+    /// Adds a key accepted on receipt, not yet used to seal (see [`Keyring::install`]).
+    /// Refused on a node that does not encrypt ([`KeyringError::NotEncrypted`]: a first key
+    /// would seal at once and cut the node off from its plaintext cluster; turn encryption on
+    /// with `Config::accept_plaintext`), and once the keyring holds
+    /// [`MAX_KEYS`](crate::MAX_KEYS) ([`KeyringError::Full`]). Installing a key already
+    /// present changes nothing.
+    pub fn install_key(&mut self, key: Key) -> Result<(), KeyringError> {
+        let ring = &mut self.config.keyring;
+        if !ring.is_enabled() {
+            return Err(KeyringError::NotEncrypted);
+        }
+        if ring.keys().any(|k| *k == key) {
+            return Ok(());
+        }
+        if ring.keys().count() >= crate::MAX_KEYS {
+            return Err(KeyringError::Full);
+        }
+        ring.install(key);
+        Ok(())
     }
 
     /// Makes an installed key the one outgoing packets are sealed with.
@@ -471,9 +488,11 @@ impl Node {
     // ---- inputs ---------------------------------------------------------------------------
 
     /// Processes one received datagram. Invalid input of any kind is dropped, counted in
-    /// [`Node::stats`], and changes nothing else.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        self.receive(now, from, datagram);
+    /// [`Node::stats`], and changes nothing else; the reason is returned (`None`: the datagram
+    /// was taken, or ignored because the node has left), so that a runtime can tell its
+    /// operator why, e.g. that a peer holds another key. Ignoring it is fine.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Option<Dropped> {
+        self.receive(now, from, datagram)
     }
 
     /// Advances timers: probes, suspicions, gossip, anti-entropy, reconnects, join retries,

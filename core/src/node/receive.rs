@@ -9,10 +9,11 @@ use rand::RngExt;
 
 use super::Node;
 use crate::config::Config;
-use crate::crypto::ReplayWindow;
+use crate::crypto::{Keyring, ReplayWindow};
 use crate::event::Event;
 use crate::ratelimit::RateLimiter;
 use crate::state::{Liveness, Status, Update};
+use crate::stats::Dropped;
 use crate::time::Instant;
 use crate::wire::{self, DecodeError, Header, Message};
 
@@ -68,22 +69,21 @@ enum Via {
 }
 
 impl Node {
-    pub(super) fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    /// Handles one datagram; returns why it was dropped, if it was (counted in the stats).
+    pub(super) fn receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Option<Dropped> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
         if self.has_left() {
-            return;
+            return None;
         }
         if datagram.len() > self.config.max_inbound_packet {
-            self.stats.dropped_oversized += 1;
-            return;
+            return self.drop(Dropped::Oversized);
         }
-        if !self.inbound.limiter.allow(now, from.ip()) {
-            self.stats.dropped_rate_limited += 1;
-            return;
+        if !self.inbound.limiter.allow(now, from.ip()) && !self.admit_known_sender(now, datagram) {
+            return self.drop(Dropped::RateLimited);
         }
         let mut scratch = core::mem::take(&mut self.inbound.scratch);
-        match self.open_frame(datagram, &mut scratch) {
+        let dropped = match self.open_frame(datagram, &mut scratch) {
             Ok((nonce, body)) => {
                 // Nearly every packet holds one or two messages: they are decoded onto the
                 // stack. Longer packets (gossip, state exchange) go to the message vector,
@@ -103,35 +103,54 @@ impl Node {
                     }
                     count += 1;
                 });
-                match decoded {
+                let dropped = match decoded {
                     Ok(skipped) => {
                         if skipped > 0 {
                             self.stats.unknown_messages_skipped += skipped as u64;
                         }
                         if let Some(nonce) = nonce {
-                            self.inbound.replay.record(&nonce);
+                            self.inbound.replay.record(&nonce, now, self.config.rate_limit.per_peer_burst);
                         }
                         let list =
                             if count <= INLINE_MESSAGES { inline.get(..count).unwrap_or_default() } else { &msgs };
                         self.process(now, from, list);
+                        None
                     }
-                    Err(e) => self.count_drop(e),
-                }
+                    Err(e) => self.drop(drop_reason(e)),
+                };
                 // A state-exchange chunk can hold a hundred messages: that allocation is
                 // given back rather than kept by every node between exchanges.
                 if msgs.capacity() > RETAINED_MESSAGES {
                     msgs = Vec::new();
                 }
                 self.inbound.messages = recycle(msgs);
+                dropped
             }
-            Err(e) => self.count_drop(e),
-        }
+            Err(e) => self.drop(drop_reason(e)),
+        };
         self.inbound.scratch = scratch;
+        dropped
+    }
+
+    /// Whether a datagram from a source over the rate limit goes on to decryption anyway: a
+    /// sealed frame of ours whose sender's nonce stream authenticated before, within that
+    /// stream's own allowance ([`ReplayWindow::admit`]). So a flood of unauthenticated
+    /// datagrams that spoofs a member's address drains that address's share of the limiter,
+    /// not the member's own frames. Plaintext frames never qualify: nothing tells a member's
+    /// from a forger's.
+    fn admit_known_sender(&mut self, now: Instant, datagram: &[u8]) -> bool {
+        let Ok(header) = Header::parse(datagram) else { return false };
+        let limits = self.config.rate_limit;
+        header.encrypted
+            && header.label == self.config.label.as_bytes()
+            && self.config.keyring.is_enabled()
+            && self.inbound.replay.admit(&header.nonce, now, limits.per_peer_per_sec, limits.per_peer_burst)
     }
 
     /// Checks the header and opens the body (in place for plaintext, decrypted into
     /// `scratch` otherwise); returns, for encrypted frames, the nonce to record once the body
-    /// decodes. The replay check comes before decryption.
+    /// decodes. The replay check comes before decryption. During a migration to encryption
+    /// (`Config::accept_plaintext`) a node with keys opens plaintext frames too.
     fn open_frame<'a>(
         &self,
         datagram: &'a [u8],
@@ -142,25 +161,17 @@ impl Node {
         if header.encrypted && header.label == label && !self.inbound.replay.check(&header.nonce) {
             return Err(DecodeError::Replayed);
         }
-        let (header, body) = wire::open_frame(&self.config.keyring, label, datagram, scratch)?;
+        let plaintext_keyring = Keyring::new();
+        let keyring =
+            if !header.encrypted && self.config.accept_plaintext { &plaintext_keyring } else { &self.config.keyring };
+        let (header, body) = wire::open_frame(keyring, label, datagram, scratch)?;
         Ok((header.encrypted.then_some(header.nonce), body))
     }
 
-    fn count_drop(&mut self, e: DecodeError) {
-        let s = &mut self.stats;
-        match e {
-            DecodeError::UnknownVersion(_) | DecodeError::UnknownFlags(_) => s.dropped_version += 1,
-            DecodeError::WrongLabel => s.dropped_label += 1,
-            DecodeError::EncryptionMismatch | DecodeError::Unauthenticated => s.dropped_auth += 1,
-            DecodeError::Replayed => s.dropped_replay += 1,
-            DecodeError::Truncated
-            | DecodeError::BadMagic
-            | DecodeError::Malformed
-            | DecodeError::BadName
-            | DecodeError::MetaTooLong
-            | DecodeError::TooManyMessages => s.dropped_malformed += 1,
-            DecodeError::BadChecksum => s.dropped_checksum += 1,
-        }
+    /// Counts a dropped datagram; returns its reason for `handle_datagram` to hand back.
+    fn drop(&mut self, reason: Dropped) -> Option<Dropped> {
+        self.stats.count_drop(reason);
+        Some(reason)
     }
 
     /// Applies the messages of one valid datagram from `from`, in order, then sends what
@@ -238,6 +249,23 @@ impl Node {
             self.answer_sync(now, from, sync_request);
         }
         self.flush_answer(from);
+    }
+}
+
+/// The drop counter a decoding error goes under.
+fn drop_reason(e: DecodeError) -> Dropped {
+    match e {
+        DecodeError::UnknownVersion(_) | DecodeError::UnknownFlags(_) => Dropped::Version,
+        DecodeError::WrongLabel => Dropped::Label,
+        DecodeError::EncryptionMismatch | DecodeError::Unauthenticated => Dropped::Auth,
+        DecodeError::Replayed => Dropped::Replay,
+        DecodeError::Truncated
+        | DecodeError::BadMagic
+        | DecodeError::Malformed
+        | DecodeError::BadName
+        | DecodeError::MetaTooLong
+        | DecodeError::TooManyMessages => Dropped::Malformed,
+        DecodeError::BadChecksum => Dropped::Checksum,
     }
 }
 

@@ -172,7 +172,7 @@ impl Node {
     fn assemble(&mut self, out: &Outgoing, buf: &mut [u8]) -> Option<usize> {
         let limit = buf.len().min(self.config.mtu);
         let buf = buf.get_mut(..limit)?;
-        let encrypted = self.config.keyring.is_enabled();
+        let encrypted = self.config.keyring.is_enabled() && !self.config.send_plaintext;
         let label = self.config.label.as_bytes();
         let header_len = Header::encoded_len(label, encrypted);
         let body_end = limit.checked_sub(if encrypted { TAG_LEN } else { CHECKSUM_LEN })?;
