@@ -181,7 +181,7 @@ pub enum Message<'a> {
 impl Message<'_> {
     /// Checks what postcard cannot: names are non-empty and short, metadata is bounded.
     fn validate(&self) -> Result<(), DecodeError> {
-        let name = |n: &str| if n.is_empty() || n.len() > MAX_NAME_LEN { Err(DecodeError::BadName) } else { Ok(()) };
+        let name = |n: &str| if is_valid_name(n) { Ok(()) } else { Err(DecodeError::BadName) };
         match *self {
             Message::Ping { target, .. } | Message::PingReq { target, .. } => name(target),
             Message::Ack { .. } | Message::Nack { .. } => Ok(()),
@@ -195,6 +195,13 @@ impl Message<'_> {
             Message::Sync { from, .. } | Message::Digest { from, .. } => name(from),
         }
     }
+}
+
+/// A member name: 1 to 64 bytes of UTF-8 without control characters (a newline in a name
+/// would forge log lines and break every line-oriented tool that prints members). Checked on
+/// every name a packet carries and by [`Node::new`](crate::Node::new).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
 }
 
 /// Why a datagram was rejected. Each maps to one drop counter in [`Stats`](crate::Stats).
@@ -218,7 +225,7 @@ pub enum DecodeError {
     Replayed,
     /// The body is not a sequence of valid messages, or the label length exceeds 64.
     Malformed,
-    /// A name is empty or longer than 64 bytes.
+    /// A name is empty, longer than 64 bytes or holds a control character.
     BadName,
     /// Metadata is longer than 512 bytes.
     MetaTooLong,

@@ -37,7 +37,7 @@ use crate::name::Name;
 use crate::state::Status;
 use crate::stats::{Dropped, Stats};
 use crate::time::Instant;
-use crate::wire::{self, MAX_NAME_LEN, Message};
+use crate::wire::{self, Message};
 
 mod broadcast;
 mod gossip;
@@ -274,19 +274,13 @@ impl fmt::Debug for Node {
     }
 }
 
-/// 1 to 64 bytes without control characters (a newline in a name would forge log lines and
-/// break every line-oriented tool that prints members).
-fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= MAX_NAME_LEN && !name.chars().any(char::is_control)
-}
-
 impl Node {
     /// Creates a node. `seed` drives every random choice (probe order, gossip targets, nonce
     /// start, hash keys): pass 32 bytes from the OS in production, a fixed value for
     /// reproducible runs.
     pub fn new(config: Config, identity: Identity, seed: [u8; 32], now: Instant) -> Result<Node, Error> {
         config.validate()?;
-        if !valid_name(&identity.name) {
+        if !wire::is_valid_name(&identity.name) {
             return Err(Error::BadName);
         }
         if identity.meta.len() > config.max_meta_len {
