@@ -79,14 +79,11 @@ impl AgentConfig {
 
     /// Checks every value; the error names the first refused field and its value.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
-            return Err(ConfigError::new("name", &self.name, format!("must be 1 to {MAX_NAME_LEN} bytes")));
-        }
-        if self.name.chars().any(char::is_control) {
+        if !rumor_core::wire::is_valid_name(&self.name) {
             return Err(ConfigError::new(
                 "name",
                 self.name.escape_debug(),
-                "must not contain control characters (a newline, a tab, …)",
+                format!("must be 1 to {MAX_NAME_LEN} bytes without control characters (a newline, a tab, …)"),
             ));
         }
         if let Some(a) = self.advertise
