@@ -50,6 +50,15 @@ pub struct SimArgs {
     /// Lifeguard extensions (local health, dynamic suspicion, buddy system, nacks).
     #[arg(long, value_enum, default_value_t = Toggle::On, value_name = "on|off")]
     pub lifeguard: Toggle,
+    /// A fixed suspicion timeout of about this many seconds instead of Lifeguard's dynamic one,
+    /// to compare with implementations that use a fixed timeout (foca; see
+    /// `docs/eval/foca-comparison.md`): dynamic suspicion is switched off and `suspicion_mult` is set to
+    /// the whole number that brings `suspicion_mult × max(1, log10 N) × probe_interval`
+    /// nearest to it (the other Lifeguard extensions stay as `--lifeguard` says). The timeout
+    /// this gives is reported as `suspicion_timeout_s`; the core recomputes it from the live
+    /// member count when each suspicion starts, so it is this value while no member is down.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub suspicion_timeout: Option<f64>,
     /// Encrypt every packet (ChaCha20-Poly1305, one shared key derived from the seed).
     #[arg(long)]
     pub encrypt: bool,
@@ -213,11 +222,28 @@ pub fn run(args: &SimArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The protocol configuration every node of the scenario uses.
-fn node_config(args: &SimArgs) -> Config {
+/// The protocol configuration every node of the scenario uses, and the fixed suspicion timeout
+/// it gives with `--suspicion-timeout`.
+fn node_config(args: &SimArgs) -> Result<(Config, Option<f64>), String> {
     let mut config = args.preset.config();
     config.lifeguard = if args.lifeguard.is_on() { Lifeguard::ON } else { Lifeguard::OFF };
-    config
+    let Some(wanted) = args.suspicion_timeout else { return Ok((config, None)) };
+    // The core's minimum timeout, `suspicion_mult × max(1, log10 n) × probe_interval` (n = live
+    // members counting the node itself), is the only timeout once dynamic suspicion is off.
+    let unit = f64::from(args.nodes).log10().max(1.0) * config.probe_interval.as_secs_f64();
+    let mult = (wanted / unit).round();
+    if !(1.0..=100.0).contains(&mult) {
+        return Err(format!(
+            "--suspicion-timeout {wanted} needs suspicion_mult {mult} (the timeout over max(1, log10 N) × probe_interval = {unit:.3} s, rounded), which must be between 1 and 100"
+        ));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let mult = mult as u32;
+    config.lifeguard.dynamic_suspicion = false;
+    config.suspicion_mult = mult;
+    // The maximum is unused without dynamic suspicion; 1 keeps the blame window at the timeout.
+    config.suspicion_max_mult = 1;
+    Ok((config, Some(f64::from(mult) * unit)))
 }
 
 fn number(s: &str) -> Result<f64, String> {

@@ -110,6 +110,25 @@ fn a_bootstrapped_cluster_starts_formed_and_detects_like_a_joined_one() {
 }
 
 #[test]
+fn a_fixed_suspicion_timeout_is_reported_and_used() {
+    let args = ["--nodes", "100", "--bootstrap", "--kill", "1", "--settle", "0", "--duration", "30", "--kill-at", "5"];
+    let dynamic = sim(&args);
+    assert!(dynamic.get("suspicion_timeout_s").is_none(), "absent without the flag: {dynamic}");
+    // foca's `new_lan(100)` timeout, 4 × log10 100 s: `suspicion_mult` 4 gives it exactly.
+    let fixed = sim(&[&args[..], &["--suspicion-timeout", "8"]].concat());
+    assert!((f(&fixed, "suspicion_timeout_s") - 8.0).abs() < 1e-9, "{fixed}");
+    assert_eq!(u(&fixed, "detected_by"), 99);
+    // The suspicion alone takes 8 s, plus the final check: later than Lifeguard's confirmed
+    // minimum (4 s), which the dynamic run reaches.
+    assert!(f(&fixed, "detect_first_s") >= 8.0, "{fixed}");
+    assert!(f(&fixed, "detect_first_s") > f(&dynamic, "detect_first_s"), "{dynamic} {fixed}");
+    // The nearest whole multiple: 9 s at N = 100 is 4.5 × 2 s, rounded to 5 × 2 s.
+    assert!(
+        (f(&sim(&[&args[..], &["--suspicion-timeout", "9.1"]].concat()), "suspicion_timeout_s") - 10.0).abs() < 1e-9
+    );
+}
+
+#[test]
 fn without_kill_there_is_no_detection() {
     let r = sim(&["--nodes", "10", "--settle", "0", "--duration", "10"]);
     assert_eq!(r["detect_first_s"], Value::Null);
@@ -195,6 +214,7 @@ fn bad_flags_are_refused_naming_the_flag_and_value() {
         (&["--stall-min", "5", "--stall-max", "2"], &["--stall-min 5", "--stall-max 2"]),
         (&["--latency-min-ms", "5", "--latency-max-ms", "1"], &["--latency-min-ms 5"]),
         (&["--broadcast", "--broadcast-at", "60", "--duration", "60"], &["--broadcast-at 60"]),
+        (&["--suspicion-timeout", "500"], &["--suspicion-timeout 500", "suspicion_mult"]),
     ];
     for (args, needles) in cases {
         let err = sim_error(args);

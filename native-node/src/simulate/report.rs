@@ -18,6 +18,10 @@ pub struct Report {
     pub preset: &'static str,
     /// Whether the Lifeguard extensions were on.
     pub lifeguard: bool,
+    /// With `--suspicion-timeout`: the fixed suspicion timeout the nodes used (dynamic
+    /// suspicion off), for the full cluster. Absent otherwise.
+    #[serde(serialize_with = "round3_opt", skip_serializing_if = "Option::is_none")]
+    pub suspicion_timeout_s: Option<f64>,
     /// Whether packets were encrypted.
     pub encrypt: bool,
     /// Packet loss probability from the settle phase on.
@@ -199,6 +203,9 @@ impl Report {
             self.loss * 100.0,
             self.seed
         );
+        if let Some(t) = self.suspicion_timeout_s {
+            let _ = writeln!(o, "fixed suspicion timeout {t:.3} s (dynamic suspicion off)");
+        }
         let start = if self.bootstrap {
             "the cluster started formed (bootstrap)".to_owned()
         } else {

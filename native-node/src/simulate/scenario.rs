@@ -32,6 +32,8 @@ const BROADCAST_PAYLOAD: &[u8] = b"rumor sim: timed broadcast";
 pub(super) struct Plan {
     args: SimArgs,
     config: Config,
+    /// The fixed suspicion timeout of `--suspicion-timeout`, as the nodes use it.
+    suspicion_timeout: Option<f64>,
     nodes: usize,
     kill_at: Duration,
     broadcast_at: Option<Duration>,
@@ -46,7 +48,7 @@ impl Plan {
     pub(super) fn from_args(args: &SimArgs) -> Result<Plan, String> {
         let nodes = args.nodes as usize;
         let duration = args.duration;
-        let mut config = node_config(args);
+        let (mut config, suspicion_timeout) = node_config(args)?;
         if args.encrypt {
             // Any fixed key will do: the simulated cluster shares it, and deriving it from the
             // seed keeps the run reproducible.
@@ -100,6 +102,7 @@ impl Plan {
         Ok(Plan {
             args: args.clone(),
             config,
+            suspicion_timeout,
             nodes,
             kill_at: secs(kill_at),
             broadcast_at: broadcast_at.map(secs),
@@ -726,6 +729,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         seed: a.seed,
         preset: a.preset.name(),
         lifeguard: a.lifeguard.is_on(),
+        suspicion_timeout_s: plan.suspicion_timeout,
         encrypt: a.encrypt,
         loss: a.loss,
         kill: roles.killed.len(),
