@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rumor_core::{Event, Identity, Instant, Key, Member, MemberCounts, Node, Stats, Status, meta, user_event};
+use rumor_core::{
+    Event, Identity, Instant, Key, Member, MemberCounts, Node, ProbeRtt, Stats, Status, meta, user_event,
+};
 use serde::{Serialize, Serializer};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -196,6 +198,10 @@ pub struct NodeMetrics {
     pub health_score: u32,
     /// Updates waiting in the gossip queue.
     pub gossip_queue: usize,
+    /// Round-trip times of this node's answered probes (histogram buckets).
+    pub probe_rtt: ProbeRtt,
+    /// This node's incarnation.
+    pub incarnation: u32,
 }
 
 impl NodeMetrics {
@@ -255,6 +261,8 @@ enum Command {
     // A boxed slice would be 16 bytes; the box of a vector is 8.
     #[allow(clippy::box_collection)]
     Discovered(Box<Vec<SocketAddr>>),
+    Join(Box<(Vec<SocketAddr>, Reply<()>)>),
+    ForceLeave(Box<(String, Reply<()>)>),
     Leave(oneshot::Sender<u32>),
     Shutdown,
 }
@@ -364,6 +372,36 @@ impl Handle {
         self.commands.send(Command::Discovered(Box::new(addrs))).await.map_err(|_| Error::Stopped)
     }
 
+    /// Joins the members at these addresses (`HOST:PORT`, names resolved now) on a running
+    /// agent: a state exchange with each, retried with backoff until one answers, as for the
+    /// configured seeds (which are kept). Returns the addresses contacted. [`Error::Join`] if
+    /// an address is not `HOST:PORT` or does not resolve.
+    pub async fn join(&self, addrs: &[String]) -> Result<Vec<SocketAddr>, Error> {
+        let mut found = Vec::new();
+        for a in addrs {
+            let resolved = tokio::net::lookup_host(a.as_str())
+                .await
+                .map_err(|e| Error::Join(format!("`{a}` does not resolve to an address: {e}")))?;
+            let v4 = self.shared.local_addr.is_ipv4();
+            let before = found.len();
+            found.extend(resolved.filter(|s: &SocketAddr| s.is_ipv4() == v4 || !v4));
+            if found.len() == before {
+                return Err(Error::Join(format!("`{a}` has no address of this agent's IP family")));
+            }
+        }
+        found.sort();
+        found.dedup();
+        let contacted = found.clone();
+        self.ask(|tx| Command::Join(Box::new((found, tx)))).await??;
+        Ok(contacted)
+    }
+
+    /// Marks a failed member left and gossips it, so that every member reports it `left`
+    /// rather than `failed` (`rumor force-leave`; [`rumor_core::Node::force_leave`]).
+    pub async fn force_leave(&self, name: &str) -> Result<(), Error> {
+        self.ask(|tx| Command::ForceLeave(Box::new((name.to_owned(), tx)))).await?
+    }
+
     /// Leaves the cluster gracefully and stops the agent. Returns how many members
     /// acknowledged the leave.
     pub async fn leave(&self) -> Result<u32, Error> {
@@ -443,6 +481,7 @@ impl Agent {
             keyring_file: config.keyring_file.clone(),
             recv_len,
             leave_waiters: Vec::new(),
+            joined_addrs: Vec::new(),
             stopped: stopped_tx,
         };
         // The driver future itself, not an `async` block around it: the block would hold the
@@ -483,6 +522,9 @@ struct Driver {
     /// Receive buffer length: `max_inbound_packet + 1`.
     recv_len: usize,
     leave_waiters: Vec<oneshot::Sender<u32>>,
+    /// Every address joined so far (seeds, discovered and `Handle::join`): `Node::join`
+    /// replaces its seed list, so a later join passes them all.
+    joined_addrs: Vec<SocketAddr>,
     /// Set once `run` returns.
     stopped: watch::Sender<bool>,
 }
@@ -501,7 +543,11 @@ impl Driver {
                 self.flush().await;
                 return;
             }
-            self.shared.ready.store(self.joined_seeds && self.node.is_joined(), Ordering::Relaxed);
+            // Ready once joined, and it stays so: a later `Handle::join` of an address that
+            // does not answer does not take the node out of its cluster.
+            if self.joined_seeds && self.node.is_joined() {
+                self.shared.ready.store(true, Ordering::Relaxed);
+            }
             let far = self.clock + Duration::from_secs(3600);
             let deadline =
                 self.node.poll_timeout().map_or(far, |t| self.clock + Duration::from_micros(t.as_micros())).min(far);
@@ -592,13 +638,26 @@ impl Driver {
                 }
                 done = true;
             }
-            if let Some(tx) = self.shared.events.get()
-                && tx.receiver_count() > 0
-            {
-                let _ = tx.send(AgentEvent::from(event));
-            }
+            self.publish(event);
         }
         done
+    }
+
+    /// Hands an event to the subscribers, if any.
+    fn publish(&self, event: Event) {
+        if let Some(tx) = self.shared.events.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(AgentEvent::from(event));
+        }
+    }
+
+    fn remember_joined(&mut self, addrs: &[SocketAddr]) {
+        for a in addrs {
+            if !self.joined_addrs.contains(a) {
+                self.joined_addrs.push(*a);
+            }
+        }
     }
 
     async fn resolve_seeds(&mut self) {
@@ -616,6 +675,7 @@ impl Driver {
             return;
         }
         let t = now(self.clock);
+        self.remember_joined(&addrs);
         match self.node.join(&addrs, t) {
             Ok(()) => {
                 self.unresolved = false;
@@ -641,6 +701,8 @@ impl Driver {
                     members: self.node.member_counts(),
                     health_score: self.node.health_score(),
                     gossip_queue: self.node.gossip_queue_len(),
+                    probe_rtt: *self.node.probe_rtt(),
+                    incarnation: self.node.incarnation(),
                 });
             }
             Command::SetMeta(args) => {
@@ -649,7 +711,32 @@ impl Driver {
             }
             Command::Broadcast(args) => {
                 let (bytes, tx) = *args;
-                let _ = tx.send(self.node.broadcast(&bytes, t).map_err(Error::Node));
+                let sent = self.node.broadcast(&bytes, t).map_err(Error::Node);
+                if sent.is_ok() {
+                    // The core delivers a broadcast to the other members only; this node's own
+                    // subscribers get it here, as Serf delivers its own user events.
+                    self.publish(Event::UserBroadcast { origin: self.shared.name.clone(), payload: bytes });
+                }
+                let _ = tx.send(sent);
+            }
+            Command::Join(args) => {
+                let (addrs, tx) = *args;
+                self.remember_joined(&addrs);
+                let all = self.joined_addrs.clone();
+                let joined = self.node.join(&all, t).map_err(Error::Node);
+                if joined.is_ok() {
+                    self.joined_seeds = true;
+                    tracing::info!(addrs = ?addrs, "joining on request");
+                }
+                let _ = tx.send(joined);
+            }
+            Command::ForceLeave(args) => {
+                let (name, tx) = *args;
+                let forced = self.node.force_leave(&name, t).map_err(Error::Node);
+                if forced.is_ok() {
+                    tracing::info!(member = %name, "forced to leave");
+                }
+                let _ = tx.send(forced);
             }
             Command::Keys(args) => {
                 let (op, tx) = *args;
@@ -661,7 +748,9 @@ impl Driver {
                     addrs.iter().copied().filter(|a| *a != self.shared.addr && !known.contains(a)).collect();
                 if !new.is_empty() && !self.node.has_left() {
                     tracing::info!(peers = ?new, "discovered");
-                    if self.node.join(&new, t).is_ok() {
+                    self.remember_joined(&new);
+                    let all = self.joined_addrs.clone();
+                    if self.node.join(&all, t).is_ok() {
                         self.joined_seeds = true;
                     }
                 }

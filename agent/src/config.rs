@@ -128,6 +128,8 @@ fn protocol_entry(c: &Config, field: &str) -> (String, String) {
         "gossip_fanout" => (format!("protocol.{field}"), c.gossip_fanout.to_string()),
         "mtu" => (format!("protocol.{field}"), c.mtu.to_string()),
         "max_members" => (format!("protocol.{field}"), c.max_members.to_string()),
+        "reconnect_timeout" => ms(c.reconnect_timeout),
+        "tombstone_ttl" => ms(c.tombstone_ttl),
         "label" => ("label".into(), c.label.clone()),
         // Fields no setting of the agent reaches directly: a preset combined with overrides.
         other => (format!("protocol.{other}"), "(derived from the preset)".into()),

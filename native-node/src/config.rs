@@ -13,10 +13,26 @@ pub use rumor_agent::{AgentConfig, ConfigError};
 use rumor_core::{Config, Keyring, Lifeguard};
 use serde::Deserialize;
 
+pub use crate::http::{HttpLimits, MetaFile};
+
+/// Where an agent serves writes (leave, keys, metadata, events, join, force-leave).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// On the HTTP listener, which is bound to loopback.
+    Http,
+    /// On a listener of its own at this address.
+    Listener(SocketAddr),
+    /// Nowhere: the agent takes no writes over HTTP.
+    Off,
+}
+
 /// Gossip port used when `--bind` is not given.
 pub const DEFAULT_PORT: u16 = 7946;
 /// HTTP address client commands talk to by default (and the agent serves by default).
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7947";
+/// The admin listener's address when `--http` is bound to a non-loopback address and
+/// `--admin` is not given.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:7948";
 
 /// Flags of `rumor agent`. Each also reads a `RUMOR_*` environment variable; every one may also
 /// be set in the TOML file given by `--config`. Values are strings here and checked in
@@ -37,8 +53,14 @@ pub struct AgentArgs {
     #[arg(long, env = "RUMOR_JOIN", value_name = "HOST:PORT,...", value_delimiter = ',')]
     pub join: Vec<String>,
     /// HTTP address for /metrics, /healthz, /readyz, /v1/* ("off" disables) [default: 127.0.0.1:7947].
+    /// Bound to loopback it also serves the writes (leave, keys, meta, events, join,
+    /// force-leave); bound elsewhere it serves reads only.
     #[arg(long, env = "RUMOR_HTTP", value_name = "IP:PORT")]
     pub http: Option<String>,
+    /// Admin listener: reads and writes ("off": no writes at all) [default: the HTTP listener
+    /// when it is on loopback, else 127.0.0.1:7948].
+    #[arg(long, env = "RUMOR_ADMIN", value_name = "IP:PORT")]
+    pub admin: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "RUMOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -72,6 +94,10 @@ struct FileConfig {
     advertise: Option<String>,
     join: Option<Vec<String>>,
     http: Option<String>,
+    admin: Option<String>,
+    http_max_connections: Option<usize>,
+    http_header_timeout_ms: Option<u64>,
+    http_body_timeout_ms: Option<u64>,
     keyring: Option<PathBuf>,
     label: Option<String>,
     preset: Option<String>,
@@ -97,6 +123,8 @@ struct ProtocolFile {
     mtu: Option<usize>,
     max_members: Option<usize>,
     lifeguard: Option<bool>,
+    reconnect_timeout_ms: Option<u64>,
+    tombstone_ttl_ms: Option<u64>,
 }
 
 /// A checked `rumor agent` configuration: the agent's, plus what the binary serves around it.
@@ -106,6 +134,15 @@ pub struct ServeConfig {
     pub agent: AgentConfig,
     /// HTTP address, if enabled.
     pub http: Option<SocketAddr>,
+    /// Where writes are served: [`Admin::Http`] on the HTTP listener (it is on loopback),
+    /// [`Admin::Listener`] on a listener of its own, or [`Admin::Off`] nowhere.
+    pub admin: Admin,
+    /// Limits of the HTTP and admin listeners.
+    pub http_limits: HttpLimits,
+    /// Where metadata changes are written back.
+    pub meta_file: MetaFile,
+    /// The preset the protocol settings started from.
+    pub preset: String,
     /// mDNS discovery.
     pub mdns: bool,
     /// A directory served at `/ui/` on the HTTP listener.
@@ -115,7 +152,16 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// An agent configuration served with no HTTP and no mDNS.
     pub fn new(agent: AgentConfig) -> Self {
-        ServeConfig { agent, http: None, mdns: false, ui_dir: None }
+        ServeConfig {
+            agent,
+            http: None,
+            admin: Admin::Off,
+            http_limits: HttpLimits::default(),
+            meta_file: MetaFile::None,
+            preset: "custom".into(),
+            mdns: false,
+            ui_dir: None,
+        }
     }
 
     /// Merges flags (which already include `RUMOR_*` environment variables), the TOML file
@@ -159,6 +205,42 @@ impl ServeConfig {
             s => Some(parse_addr("http", s)?),
         };
 
+        let admin = match pick(&args.admin, &file.admin) {
+            Some(a) => match a.as_str() {
+                "off" | "none" | "" => Admin::Off,
+                s => {
+                    let addr = parse_addr("admin", s)?;
+                    if Some(addr) == http {
+                        return Err(ConfigError::new("admin", s, "must differ from http (or leave admin unset)"));
+                    }
+                    Admin::Listener(addr)
+                }
+            },
+            None => match http {
+                Some(h) if h.ip().is_loopback() => Admin::Http,
+                Some(_) => Admin::Listener(parse_addr("admin", DEFAULT_ADMIN)?),
+                None => Admin::Off,
+            },
+        };
+        let mut http_limits = HttpLimits::default();
+        if let Some(n) = file.http_max_connections {
+            if !(1..=65_536).contains(&n) {
+                return Err(ConfigError::new("http_max_connections", n, "must be 1 to 65536"));
+            }
+            http_limits.max_connections = n;
+        }
+        for (field, value, slot) in [
+            ("http_header_timeout_ms", file.http_header_timeout_ms, &mut http_limits.header_timeout),
+            ("http_body_timeout_ms", file.http_body_timeout_ms, &mut http_limits.body_timeout),
+        ] {
+            if let Some(ms) = value {
+                if !(100..=600_000).contains(&ms) {
+                    return Err(ConfigError::new(field, ms, "must be 100 to 600000 (milliseconds)"));
+                }
+                *slot = Duration::from_millis(ms);
+            }
+        }
+
         protocol.label = pick(&args.label, &file.label).unwrap_or_default();
 
         let keyring_file = args.keyring.clone().or(file.keyring.clone());
@@ -169,6 +251,14 @@ impl ServeConfig {
             None => Keyring::new(),
         };
 
+        let meta_file = match (&args.config, args.meta.is_empty()) {
+            (None, _) => MetaFile::None,
+            (Some(path), true) => MetaFile::Toml(path.clone()),
+            (Some(path), false) => MetaFile::Overridden(format!(
+                "--meta (or RUMOR_META) overrides the [meta] of {}; a restart would use those again",
+                path.display()
+            )),
+        };
         let meta = if args.meta.is_empty() {
             file.meta.clone().unwrap_or_default()
         } else {
@@ -199,7 +289,7 @@ impl ServeConfig {
 
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
-        Ok(ServeConfig { agent, http, mdns, ui_dir })
+        Ok(ServeConfig { agent, http, admin, http_limits, meta_file, preset: preset_s, mdns, ui_dir })
     }
 }
 
@@ -281,6 +371,31 @@ fn apply_protocol(c: &mut Config, p: &ProtocolFile) {
     if let Some(v) = p.lifeguard {
         c.lifeguard = if v { Lifeguard::ON } else { Lifeguard::OFF };
     }
+    if let Some(v) = p.reconnect_timeout_ms {
+        c.reconnect_timeout = ms(v);
+    }
+    if let Some(v) = p.tombstone_ttl_ms {
+        c.tombstone_ttl = ms(v);
+    }
+}
+
+/// Rewrites the `[meta]` table of the TOML file at `path` (keeping everything else, comments
+/// included), atomically: a temporary file beside it, renamed over it.
+pub fn write_meta(path: &Path, meta: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not TOML: {e}")))?;
+    let mut table = toml_edit::Table::new();
+    for (k, v) in meta {
+        table.insert(k, toml_edit::value(v.as_str()));
+    }
+    doc.insert("meta", toml_edit::Item::Table(table));
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, doc.to_string())?;
+    if let Ok(m) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, m.permissions());
+    }
+    std::fs::rename(&tmp, path)
 }
 
 fn parse_addr(field: &str, s: &str) -> Result<SocketAddr, ConfigError> {

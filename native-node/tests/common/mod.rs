@@ -231,7 +231,7 @@ pub(crate) fn metrics(http: SocketAddr) -> Result<String, String> {
 }
 
 /// The value of one sample: `name` is the metric name, optionally followed by its labels
-/// exactly as printed, e.g. `rumor_packets_dropped_total{reason="auth"}`. A counter that
+/// exactly as printed, e.g. `rumor_dropped_packets_total{reason="auth"}`. A counter that
 /// exporters append `_total` to is found under either spelling.
 pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
@@ -242,7 +242,7 @@ pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
 
 /// A drop counter by reason; a reason never incremented may be absent (then 0).
 pub(crate) fn dropped(text: &str, reason: &str) -> f64 {
-    metric(text, &format!("rumor_packets_dropped_total{{reason=\"{reason}\"}}")).unwrap_or(0.0)
+    metric(text, &format!("rumor_dropped_packets_total{{reason=\"{reason}\"}}")).unwrap_or(0.0)
 }
 
 // ---------------------------------------------------------------------------------------------
