@@ -15,8 +15,8 @@ use crate::http::{
 
 /// How long a client waits for the TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a client waits for a whole answer (`rumor join` waits up to 5 s inside).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a client waits for a whole answer by default (`rumor join` waits up to 5 s inside).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long `rumor monitor` waits for the next bytes of the stream: the agent sends a
 /// keep-alive comment every 15 s.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
@@ -27,6 +27,8 @@ pub struct Client {
     /// The flag that names this address (`--http` or `--admin`), for error messages.
     flag: &'static str,
     http: reqwest::Client,
+    /// How long to wait for a whole answer.
+    timeout: Duration,
 }
 
 /// How `rumor monitor` ended without an error.
@@ -42,6 +44,11 @@ impl Client {
     /// A client for the agent serving HTTP at `addr` (`IP:PORT` or `HOST:PORT`), which the
     /// flag `flag` gave (named in error messages).
     pub fn new(addr: &str, flag: &'static str) -> Client {
+        Client::with_timeout(addr, flag, ANSWER_TIMEOUT)
+    }
+
+    /// [`Client::new`] waiting at most `timeout` for each answer.
+    pub fn with_timeout(addr: &str, flag: &'static str, timeout: Duration) -> Client {
         let base =
             if addr.starts_with("http://") { addr.trim_end_matches('/').to_string() } else { format!("http://{addr}") };
         let http = reqwest::Client::builder()
@@ -52,7 +59,7 @@ impl Client {
             .no_proxy()
             .build()
             .unwrap_or_default();
-        Client { base, flag, http }
+        Client { base, flag, http, timeout }
     }
 
     fn addr(&self) -> &str {
@@ -81,7 +88,10 @@ impl Client {
                 CONNECT_TIMEOUT.as_secs()
             )
         } else if e.is_timeout() {
-            format!("the agent at {addr} did not answer in time ({e}); it may be overloaded or stuck")
+            format!(
+                "the agent at {addr} did not answer within {} s; it may be overloaded or stuck",
+                self.timeout.as_secs_f64()
+            )
         } else if e.is_connect() {
             format!("cannot connect to {addr}: {e}")
         } else {
@@ -90,7 +100,7 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, String> {
-        let resp = req.timeout(ANSWER_TIMEOUT).send().await.map_err(|e| self.explain(&e))?;
+        let resp = req.timeout(self.timeout).send().await.map_err(|e| self.explain(&e))?;
         let status = resp.status();
         let body = resp.text().await.map_err(|e| self.explain(&e))?;
         if !status.is_success() {

@@ -26,19 +26,33 @@ struct HttpArg {
     /// The agent's admin address, for commands that change it [default: the --http address].
     #[arg(long, global = true, env = "RUMOR_ADMIN", value_name = "IP:PORT")]
     admin: Option<String>,
+    /// Seconds to wait for the agent's answer.
+    #[arg(long, global = true, default_value_t = 15.0, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: f64,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(t),
+        _ => Err(format!("`{s}` is not a number of seconds between 0 and 3600")),
+    }
 }
 
 impl HttpArg {
     /// A client of the read listener.
     fn reads(&self) -> Client {
-        Client::new(&self.http, "--http")
+        Client::with_timeout(&self.http, "--http", self.wait())
+    }
+
+    fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeout)
     }
 
     /// A client of the admin listener.
     fn writes(&self) -> Client {
         match &self.admin {
-            Some(a) => Client::new(a, "--admin"),
-            None => Client::new(&self.http, "--http"),
+            Some(a) => Client::with_timeout(a, "--admin", self.wait()),
+            None => Client::with_timeout(&self.http, "--http", self.wait()),
         }
     }
 }
