@@ -497,6 +497,57 @@ mod tests {
     }
 
     #[test]
+    fn writes_are_on_loopback_http_or_on_the_admin_listener() {
+        let admin = |a: AgentArgs| ServeConfig::resolve(&a).map(|c| c.admin);
+        assert_eq!(admin(args()), Ok(Admin::Http), "the default HTTP listener is on loopback");
+        let wide = AgentArgs { http: Some("0.0.0.0:7947".into()), ..args() };
+        assert_eq!(admin(wide.clone()), Ok(Admin::Listener(DEFAULT_ADMIN.parse().expect("addr"))));
+        let own = AgentArgs { admin: Some("127.0.0.1:9000".into()), ..args() };
+        assert_eq!(admin(own), Ok(Admin::Listener("127.0.0.1:9000".parse().expect("addr"))));
+        assert_eq!(admin(AgentArgs { admin: Some("off".into()), ..wide }), Ok(Admin::Off));
+        assert_eq!(admin(AgentArgs { http: Some("off".into()), ..args() }), Ok(Admin::Off));
+        let same = AgentArgs { admin: Some(DEFAULT_HTTP.into()), ..args() };
+        let e = ServeConfig::resolve(&same).expect_err("same address");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("admin", DEFAULT_HTTP), "{e}");
+    }
+
+    #[test]
+    fn http_limits_and_reaping_from_the_file_are_checked() {
+        let dir = std::env::temp_dir().join(format!("rumor-config-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("a.toml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() })
+        };
+        let c = with(
+            "http_max_connections = 10\nhttp_header_timeout_ms = 2000\n\
+             [protocol]\nreconnect_timeout_ms = 60000\ntombstone_ttl_ms = 120000\n",
+        )
+        .expect("valid");
+        assert_eq!(c.http_limits.max_connections, 10);
+        assert_eq!(c.http_limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.agent.protocol.tombstone_ttl, Duration::from_secs(120));
+        for (text, field, value) in [
+            ("http_max_connections = 0\n", "http_max_connections", "0"),
+            ("http_body_timeout_ms = 5\n", "http_body_timeout_ms", "5"),
+            ("[protocol]\ntombstone_ttl_ms = 1000\n", "protocol.tombstone_ttl_ms", "1000"),
+        ] {
+            let e = with(text).expect_err(field);
+            assert_eq!((e.field.as_str(), e.value.as_str()), (field, value), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_packaged_configuration_is_valid() {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rumor.toml"));
+        let c = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect("deploy/rumor.toml");
+        assert_eq!(c.admin, Admin::Http);
+        assert!(matches!(c.meta_file, MetaFile::Toml(p) if p == path));
+    }
+
+    #[test]
     fn ui_dir_from_file_or_flag_must_be_a_directory() {
         let dir = std::env::temp_dir().join(format!("rumor-config-ui-{}", std::process::id()));
         let (ui, flag_ui) = (dir.join("ui"), dir.join("flag-ui"));
