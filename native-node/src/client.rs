@@ -180,6 +180,14 @@ impl Client {
         let mut last_type = String::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
+                if e.is_timeout() {
+                    return format!(
+                        "no data from the agent at {} for {} s (it sends a keep-alive every 15 s): the agent or \
+                         the network is stuck",
+                        self.addr(),
+                        STREAM_READ_TIMEOUT.as_secs()
+                    );
+                }
                 format!(
                     "lost the connection to the agent at {} (it stopped without ending the stream, or the \
                      network failed): {}",

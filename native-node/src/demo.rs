@@ -105,9 +105,8 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
         let shutdown = async move {
             let _ = console_stopped.await;
         };
-        if let Err(e) = axum::serve(console, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!("demo console: {e}");
-        }
+        // The same limits as an agent's listeners: slow or idle clients cannot hold it.
+        crate::http::serve(console, app, crate::http::HttpLimits::default(), shutdown).await;
     });
 
     let tty = std::io::stdout().is_terminal();
