@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rumor_core::{
@@ -272,6 +272,8 @@ struct Shared {
     addr: SocketAddr,
     local_addr: SocketAddr,
     ready: AtomicBool,
+    /// [`Node::name_refused`], as last published by the driver.
+    name_refused: Mutex<Option<SocketAddr>>,
     max_broadcast: usize,
     max_meta: usize,
     /// Created by the first subscriber: its buffer is most of an idle agent's memory, and
@@ -303,9 +305,16 @@ impl Handle {
         self.shared.local_addr
     }
 
-    /// Joined a cluster through a seed, or started alone because no seed was configured.
+    /// Joined a cluster through a seed (which accepted this node's name), or started alone
+    /// because no seed was configured.
     pub fn is_ready(&self) -> bool {
         self.shared.ready.load(Ordering::Relaxed)
+    }
+
+    /// The address of another process holding this node's name while the cluster refuses
+    /// this node's claim to it ([`Node::name_refused`]); the agent is not ready meanwhile.
+    pub fn name_refused(&self) -> Option<SocketAddr> {
+        *self.shared.name_refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The agent stopped (left or shut down).
@@ -462,6 +471,7 @@ impl Agent {
             addr,
             local_addr,
             ready: AtomicBool::new(!has_seeds),
+            name_refused: Mutex::new(None),
             max_broadcast: node.max_broadcast_len(),
             max_meta: config.protocol.max_meta_len,
             events: OnceLock::new(),
@@ -478,6 +488,8 @@ impl Agent {
             seeds: config.join.clone(),
             unresolved: has_seeds,
             joined_seeds: !has_seeds,
+            joined_once: false,
+            refused: None,
             keyring_file: config.keyring_file.clone(),
             recv_len,
             leave_waiters: Vec::new(),
@@ -518,6 +530,10 @@ struct Driver {
     unresolved: bool,
     /// `join` was called with seeds (so `is_joined` means a seed answered).
     joined_seeds: bool,
+    /// A seed answered once (or there were none): readiness does not go back on a later join.
+    joined_once: bool,
+    /// [`Node::name_refused`] as last published.
+    refused: Option<SocketAddr>,
     keyring_file: Option<PathBuf>,
     /// Receive buffer length: `max_inbound_packet + 1`.
     recv_len: usize,
@@ -543,11 +559,24 @@ impl Driver {
                 self.flush().await;
                 return;
             }
-            // Ready once joined, and it stays so: a later `Handle::join` of an address that
-            // does not answer does not take the node out of its cluster.
-            if self.joined_seeds && self.node.is_joined() {
-                self.shared.ready.store(true, Ordering::Relaxed);
+            let refused = self.node.name_refused();
+            if refused != self.refused {
+                self.refused = refused;
+                *self.shared.name_refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = refused;
+                match refused {
+                    Some(holder) => {
+                        tracing::warn!(%holder, "this node's name is held by another address: not ready until that one fails or leaves (a restart elsewhere), or rename one of them")
+                    }
+                    None => tracing::info!("the cluster accepted this node's name"),
+                }
             }
+            // Joined once, it stays joined for readiness: a later `Handle::join` of an address
+            // that does not answer does not take the node out of its cluster.
+            if self.joined_seeds && self.node.is_joined() {
+                self.joined_once = true;
+            }
+            let ready = self.joined_once && refused.is_none();
+            self.shared.ready.store(ready, Ordering::Relaxed);
             let far = self.clock + Duration::from_secs(3600);
             let deadline =
                 self.node.poll_timeout().map_or(far, |t| self.clock + Duration::from_micros(t.as_micros())).min(far);

@@ -244,7 +244,7 @@ GARBAGE = textwrap.dedent(
             attempt(rumor.encode_frame, b"x", "l", k, n)
     attempt(rumor.encode_frame, b"x", "L" * 300)
     attempt(rumor.encode_frame, b"x" * 100000)
-    attempt(rumor.decode_frame, b"RU\x01\x00\x00", ["bad key"], "")
+    attempt(rumor.decode_frame, b"RU\x01\x02\x00", ["bad key"], "")
 
     # Meta and user events at the edges.
     attempt(rumor.encode_meta, {"k": "v"}, -1)
@@ -262,10 +262,10 @@ GARBAGE = textwrap.dedent(
     for i in range(10000):
         data = bytes(random.getrandbits(8) for _ in range(random.randrange(0, 120)))
         if random.random() < 0.5:
-            data = b"RU\x01\x00\x00" + data
+            data = b"RU\x01\x02\x00" + data
         attempt(node.handle_datagram, 100.0 + i / 1000, "127.0.0.1:9", data)
     for source in ["", "garbage", "127.0.0.1", "[::1]:1", "1.2.3.4:99999"]:
-        attempt(node.handle_datagram, 101.0, source, b"RU\x01\x00\x00\x04\x00\x07\x01b")
+        attempt(node.handle_datagram, 101.0, source, b"RU\x01\x02\x00\x04\x00\x07\x01b")
     for now in [math.nan, math.inf, -math.inf, -5.0, 1e300, 50.0]:
         attempt(node.handle_timeout, now)
         attempt(node.poll_transmit, now)

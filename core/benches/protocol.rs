@@ -153,6 +153,7 @@ fn assert_no_drops(node: &Node) {
         + s.dropped_label
         + s.dropped_auth
         + s.dropped_replay
+        + s.dropped_checksum
         + s.name_conflicts
         + s.members_over_limit;
     assert_eq!(drops, 0, "the benchmark packets must be processed, not dropped: {s:?}");

@@ -29,6 +29,8 @@ pub struct Stats {
     pub dropped_auth: u64,
     /// A replayed nonce.
     pub dropped_replay: u64,
+    /// Plaintext datagrams whose CRC-32 did not match: corrupted in transit.
+    pub dropped_checksum: u64,
     /// Messages of types newer than this version knows, skipped (the rest of their packet
     /// was processed).
     pub unknown_messages_skipped: u64,
@@ -36,6 +38,9 @@ pub struct Stats {
     pub misdirected_pings: u64,
     /// Probes that got no ack, directly or indirectly.
     pub probes_failed: u64,
+    /// Pings sent a second time because no ack had come: the direct ping when the indirect
+    /// probes go out, and a ping relayed for another member halfway to its nack.
+    pub pings_resent: u64,
     /// Indirect probe requests (PING-REQ) sent.
     pub indirect_probes_sent: u64,
     /// Nacks received from indirect probers.

@@ -3,8 +3,13 @@
 //! `docs/wire-format.md` is the specification; this module is its implementation. A frame is
 //!
 //! ```text
-//! magic "RU" | version 1 | flags | label_len | label | [key_id | nonce(12)] | body | [tag(16)]
+//! magic "RU" | version 1 | flags | label_len | label | [key_id | nonce(12)] | body | tag(16) or crc32(4)
 //! ```
+//!
+//! An encrypted frame (flag `0x01`) ends with its Poly1305 tag; a plaintext one (flag `0x02`,
+//! since rumor 0.2) with the CRC-32 of every byte before it, so that corruption in transit is
+//! dropped and counted rather than merged (bit-flipped copies of real packets once created
+//! fake members on a plaintext agent).
 //!
 //! and a body is a sequence of messages, each a varint length then a postcard-encoded
 //! [`Message`]: the first is the packet's primary message (a probe, an ack, …) and the rest
@@ -24,6 +29,11 @@ pub const MAGIC: [u8; 2] = *b"RU";
 pub const VERSION: u8 = 1;
 /// Flag bit: the body is sealed with ChaCha20-Poly1305.
 pub const FLAG_ENCRYPTED: u8 = 0x01;
+/// Flag bit: a plaintext frame, ending with [`CHECKSUM_LEN`] bytes of CRC-32. Every frame has
+/// exactly one of the two flags.
+pub const FLAG_CHECKSUM: u8 = 0x02;
+/// Bytes of a plaintext frame's CRC-32 (IEEE, big-endian) of everything before it.
+pub const CHECKSUM_LEN: usize = 4;
 /// Longest cluster label, in bytes.
 pub const MAX_LABEL_LEN: usize = 64;
 /// Longest node name, in bytes (UTF-8, never empty).
@@ -214,6 +224,8 @@ pub enum DecodeError {
     MetaTooLong,
     /// More than 512 messages in one packet (skipped unknown types count).
     TooManyMessages,
+    /// A plaintext frame whose CRC-32 does not match its bytes: corrupted in transit.
+    BadChecksum,
 }
 
 impl DecodeError {
@@ -233,6 +245,7 @@ impl DecodeError {
             DecodeError::BadName => ("BadName", None),
             DecodeError::MetaTooLong => ("MetaTooLong", None),
             DecodeError::TooManyMessages => ("TooManyMessages", None),
+            DecodeError::BadChecksum => ("BadChecksum", None),
         }
     }
 }
@@ -252,6 +265,7 @@ impl fmt::Display for DecodeError {
             DecodeError::BadName => f.write_str("empty or overlong name"),
             DecodeError::MetaTooLong => f.write_str("metadata too long"),
             DecodeError::TooManyMessages => f.write_str("too many messages in one packet"),
+            DecodeError::BadChecksum => f.write_str("checksum mismatch (corrupted in transit)"),
         }
     }
 }
@@ -286,7 +300,7 @@ impl<'a> Header<'a> {
         if version != VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        if flags & !FLAG_ENCRYPTED != 0 {
+        if flags != FLAG_ENCRYPTED && flags != FLAG_CHECKSUM {
             return Err(DecodeError::UnknownFlags(flags));
         }
         let label_len = usize::from(label_len);
@@ -295,8 +309,11 @@ impl<'a> Header<'a> {
         }
         let label_end = FIXED_HEADER_LEN + label_len;
         let label = frame.get(FIXED_HEADER_LEN..label_end).ok_or(DecodeError::Truncated)?;
-        let encrypted = flags & FLAG_ENCRYPTED != 0;
+        let encrypted = flags == FLAG_ENCRYPTED;
         if !encrypted {
+            if frame.len() < label_end + CHECKSUM_LEN {
+                return Err(DecodeError::Truncated);
+            }
             return Ok(Header { encrypted, label, key_id: 0, nonce: [0; NONCE_LEN], len: label_end });
         }
         let crypto = frame.get(label_end..label_end + CRYPTO_HEADER_LEN).ok_or(DecodeError::Truncated)?;
@@ -318,7 +335,7 @@ impl<'a> Header<'a> {
     pub fn write(out: &mut [u8], label: &[u8], crypto: Option<(u8, [u8; NONCE_LEN])>) -> Option<usize> {
         let len = Header::encoded_len(label, crypto.is_some());
         let out = out.get_mut(..len)?;
-        let flags = if crypto.is_some() { FLAG_ENCRYPTED } else { 0 };
+        let flags = if crypto.is_some() { FLAG_ENCRYPTED } else { FLAG_CHECKSUM };
         let label_len = u8::try_from(label.len()).ok().filter(|&l| usize::from(l) <= MAX_LABEL_LEN)?;
         let (fixed, rest) = out.split_at_mut(FIXED_HEADER_LEN);
         fixed.copy_from_slice(&[MAGIC[0], MAGIC[1], VERSION, flags, label_len]);
@@ -331,6 +348,11 @@ impl<'a> Header<'a> {
         }
         Some(len)
     }
+}
+
+/// The CRC-32 a plaintext frame ends with: of `frame`, every byte before it.
+pub fn checksum(frame: &[u8]) -> [u8; CHECKSUM_LEN] {
+    crc32fast::hash(frame).to_be_bytes()
 }
 
 /// Largest encoded message, so its length prefix takes at most two bytes.
@@ -480,7 +502,7 @@ pub fn encode_frame(label: &[u8], seal: Option<(&crate::Key, [u8; NONCE_LEN])>, 
         return None;
     }
     let header_len = Header::encoded_len(label, seal.is_some());
-    let mut out = alloc::vec![0u8; header_len + body.len() + if seal.is_some() { TAG_LEN } else { 0 }];
+    let mut out = alloc::vec![0u8; header_len + body.len() + if seal.is_some() { TAG_LEN } else { CHECKSUM_LEN }];
     let ring = seal.map(|(key, _)| crate::Keyring::with_primary(key.clone()));
     let crypto = seal.zip(ring.as_ref()).and_then(|((_, nonce), ring)| Some((ring.primary_id()?, nonce)));
     Header::write(&mut out, label, crypto)?;
@@ -489,6 +511,10 @@ pub fn encode_frame(label: &[u8], seal: Option<(&crate::Key, [u8; NONCE_LEN])>, 
         let (head, rest) = out.split_at_mut(header_len);
         let (_, tag) = ring.seal(nonce, head, rest.get_mut(..body.len())?)?;
         out.get_mut(header_len + body.len()..)?.copy_from_slice(&tag);
+    } else {
+        let end = header_len + body.len();
+        let crc = checksum(out.get(..end)?);
+        out.get_mut(end..)?.copy_from_slice(&crc);
     }
     Some(out)
 }
@@ -503,7 +529,9 @@ pub fn decode_frame<'a>(
 ) -> Result<Header<'a>, DecodeError> {
     let (header, _) = open_frame(keyring, label, frame, out)?;
     if !header.encrypted {
-        out.extend_from_slice(frame.get(header.len..).unwrap_or_default());
+        // `open_frame` checked the checksum, so the frame holds one.
+        let end = frame.len().saturating_sub(CHECKSUM_LEN);
+        out.extend_from_slice(frame.get(header.len..end).unwrap_or_default());
     }
     Ok(header)
 }
@@ -530,7 +558,12 @@ where
     out.clear();
     let payload = frame.get(header.len..).ok_or(DecodeError::Truncated)?;
     if !header.encrypted {
-        return Ok((header, payload));
+        let end = frame.len().checked_sub(CHECKSUM_LEN).ok_or(DecodeError::Truncated)?;
+        let (checked, crc) = frame.split_at(end);
+        if checksum(checked) != crc {
+            return Err(DecodeError::BadChecksum);
+        }
+        return Ok((header, payload.get(..end - header.len).ok_or(DecodeError::Truncated)?));
     }
     if header.nonce == crate::crypto::KEY_ID_NONCE {
         return Err(DecodeError::Unauthenticated);
@@ -566,8 +599,10 @@ mod tests {
         assert_eq!(Header::parse(b"RU"), Err(DecodeError::Truncated));
         assert_eq!(Header::parse(b"XX\x01\x00\x00"), Err(DecodeError::BadMagic));
         assert_eq!(Header::parse(b"RU\x02\x00\x00"), Err(DecodeError::UnknownVersion(2)));
-        assert_eq!(Header::parse(b"RU\x01\x02\x00"), Err(DecodeError::UnknownFlags(2)));
-        assert_eq!(Header::parse(b"RU\x01\x00\x05ab"), Err(DecodeError::Truncated));
+        assert_eq!(Header::parse(b"RU\x01\x00\x00"), Err(DecodeError::UnknownFlags(0)));
+        assert_eq!(Header::parse(b"RU\x01\x03\x00"), Err(DecodeError::UnknownFlags(3)));
+        assert_eq!(Header::parse(b"RU\x01\x02\x00"), Err(DecodeError::Truncated), "no room for the checksum");
+        assert_eq!(Header::parse(b"RU\x01\x02\x05ab"), Err(DecodeError::Truncated));
         assert_eq!(Header::parse(b"RU\x01\x01\x00\x01\x02"), Err(DecodeError::Truncated));
     }
 

@@ -672,3 +672,155 @@ fn the_final_check_asks_three_times_and_costs_one_probe_timeout() {
     assert_eq!(failed, None, "the answer to the last round refuted the suspicion");
     assert_eq!(node.member("member-0001").unwrap().status, Status::Alive);
 }
+
+/// Every plaintext datagram the node wants to send now, with its decoded messages' owned
+/// fields that the probe tests look at: `(destination, kind, seq)`.
+fn probe_traffic(node: &mut Node, now: Instant) -> Vec<(SocketAddr, &'static str, u32)> {
+    let mut buf = [0u8; 1400];
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit(now, &mut buf) {
+        let mut plain = Vec::new();
+        wire::decode_frame(&Keyring::new(), b"", &buf[..t.size], &mut plain).unwrap();
+        let mut msgs = Vec::new();
+        decode_body(&plain, &mut msgs).unwrap();
+        for m in msgs {
+            let (kind, seq) = match m {
+                Message::Ping { seq, .. } => ("ping", seq),
+                Message::PingReq { seq, .. } => ("ping-req", seq),
+                Message::Ack { seq } => ("ack", seq),
+                Message::Nack { seq } => ("nack", seq),
+                _ => continue,
+            };
+            out.push((t.destination, kind, seq));
+        }
+    }
+    out
+}
+
+fn ack(seq: u32) -> Vec<u8> {
+    encode_frame(b"", None, &body(&[Message::Ack { seq }])).unwrap()
+}
+
+/// Runs the node's timers until its first probe's ping; returns when, to whom and its seq.
+fn first_probe(node: &mut Node) -> (Instant, SocketAddr, u32) {
+    for _ in 0..50 {
+        let now = node.poll_timeout().unwrap();
+        node.handle_timeout(now);
+        if let Some(&(to, _, seq)) = probe_traffic(node, now).iter().find(|(_, kind, _)| *kind == "ping") {
+            return (now, to, seq);
+        }
+    }
+    panic!("no probe started");
+}
+
+/// Runs the node's timers up to `until`, returning what it sent.
+fn run_until(node: &mut Node, until: Instant) -> Vec<(Instant, SocketAddr, &'static str, u32)> {
+    let mut sent = Vec::new();
+    while let Some(now) = node.poll_timeout().filter(|&t| t <= until) {
+        node.handle_timeout(now);
+        sent.extend(probe_traffic(node, now).into_iter().map(|(to, kind, seq)| (now, to, kind, seq)));
+    }
+    sent
+}
+
+/// One lost datagram does not fail a probe: when the indirect probes go out, the direct ping
+/// goes again, and an ack to it (the same seq) ends the probe. Without any ack the probe
+/// still fails at the end of its period, as before.
+#[test]
+fn a_probe_pings_again_with_its_indirect_probes_and_either_ack_saves_the_target() {
+    let config = Config::lan();
+    for answer in [true, false] {
+        let mut node = node_with(config.clone());
+        teach_members(&mut node, 12, Instant::ZERO);
+        while node.poll_event().is_some() {}
+        let (t1, target, seq) = first_probe(&mut node);
+        let sent = run_until(&mut node, t1 + config.probe_timeout);
+        let at_timeout: Vec<_> = sent.iter().filter(|(t, ..)| *t == t1 + config.probe_timeout).collect();
+        assert!(at_timeout.contains(&&(t1 + config.probe_timeout, target, "ping", seq)), "{sent:?}");
+        let reqs = at_timeout.iter().filter(|(_, to, kind, s)| *kind == "ping-req" && *s == seq && *to != target);
+        assert_eq!(reqs.count(), 3, "{sent:?}");
+        assert_eq!(node.stats().pings_resent, 1);
+
+        let t2 = t1 + config.probe_timeout + Duration::from_millis(100);
+        if answer {
+            node.handle_datagram(t2, target, &ack(seq));
+        }
+        run_until(&mut node, t1 + config.probe_interval + Duration::from_millis(1));
+        let suspected = node.members().any(|m| m.to_member().status == Status::Suspect);
+        assert_eq!(node.stats().probes_failed, u64::from(!answer));
+        assert_eq!(suspected, !answer, "answered: {answer}");
+    }
+}
+
+/// A member relaying an indirect probe pings the target again halfway to the nack it owes
+/// the requester; an ack to either ping is passed on, and without one the nack is sent on
+/// time after exactly one second ping.
+#[test]
+fn a_relayed_probe_pings_again_halfway_to_its_nack() {
+    let config = Config::lan();
+    let wait = (config.probe_interval - config.probe_timeout).mul_f64(0.8);
+    for answer in [true, false] {
+        let mut node = node_with(config.clone());
+        let t = Instant::from_millis(3);
+        teach_members(&mut node, 12, t);
+        let (requester, target) = (addr(1002), addr(1005));
+        let req = Message::PingReq { seq: 77, target: "member-0005", addr: Addr::from(target), nack: true };
+        node.handle_datagram(t, requester, &encode_frame(b"", None, &body(&[req])).unwrap());
+        let first = probe_traffic(&mut node, t);
+        let &(_, _, local) = first.iter().find(|(to, kind, _)| *to == target && *kind == "ping").unwrap();
+
+        let sent = run_until(&mut node, t + wait / 2);
+        assert!(sent.contains(&(t + wait / 2, target, "ping", local)), "{sent:?}");
+        assert_eq!(node.stats().pings_resent, 1);
+        let t2 = t + wait / 2 + Duration::from_millis(50);
+        let mut passed_on = Vec::new();
+        if answer {
+            node.handle_datagram(t2, target, &ack(local));
+            passed_on = probe_traffic(&mut node, t2);
+        }
+        let later = run_until(&mut node, t + wait + Duration::from_millis(1));
+        let to_requester: Vec<_> = passed_on
+            .iter()
+            .map(|&(to, kind, seq)| (to, kind, seq))
+            .chain(later.iter().map(|&(_, to, kind, seq)| (to, kind, seq)))
+            .filter(|(to, ..)| *to == requester)
+            .collect();
+        let expected = if answer { "ack" } else { "nack" };
+        assert_eq!(to_requester, vec![(requester, expected, 77)], "answered: {answer}");
+        assert_eq!(node.stats().pings_resent, 1, "one second ping only");
+    }
+}
+
+/// Plaintext frames end with a CRC-32: every single-bit corruption of a real gossip packet is
+/// dropped, counted under a reason, and changes nothing (without it, bit-flipped copies of
+/// real packets once created fake members on a plaintext agent).
+#[test]
+fn every_bit_flip_of_a_plaintext_packet_is_dropped_and_counted() {
+    let mut node = node_with(Config::lan());
+    let t = Instant::from_millis(10);
+    teach_members(&mut node, 3, t);
+    while node.poll_event().is_some() {}
+    let before = snapshot(&node);
+    let stats_before = *node.stats();
+    let msgs = [
+        alive("new-a", 3000, 1),
+        alive("new-b", 3001, 2),
+        Message::Suspect { name: "member-0001", incarnation: 0, from: "x" },
+    ];
+    let frame = encode_frame(b"", None, &body(&msgs)).unwrap();
+    let flips = frame.len() * 8;
+    for bit in 0..flips {
+        let mut bad = frame.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        node.handle_datagram(t, addr(2), &bad);
+        assert_eq!(snapshot(&node), before, "bit {bit} changed the state");
+        assert!(node.poll_event().is_none(), "bit {bit} raised an event");
+    }
+    let s = node.stats();
+    let dropped = |s: &Stats| s.dropped_checksum + s.dropped_malformed + s.dropped_version + s.dropped_label;
+    assert_eq!(dropped(s) - dropped(&stats_before), flips as u64, "{s:?}");
+    assert!(s.dropped_checksum - stats_before.dropped_checksum > flips as u64 / 2, "most are checksum failures");
+    // The intact frame is applied.
+    node.handle_datagram(t, addr(2), &frame);
+    assert!(node.member("new-a").is_some());
+}

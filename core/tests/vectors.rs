@@ -308,7 +308,7 @@ fn frames() {
         };
         same("header", header, want_header)?;
         same("header encoded_len", Header::encoded_len(label, header.encrypted), header.len)?;
-        let tag = if header.encrypted { wire::TAG_LEN } else { 0 };
+        let tag = if header.encrypted { wire::TAG_LEN } else { wire::CHECKSUM_LEN };
         same("frame length", want.len(), header.len + body.len() + tag)?;
         same("opened body", hex(&opened), hex(&body))?;
         let mut out = Vec::new();
@@ -423,6 +423,7 @@ fn coverage() {
         DecodeError::BadName,
         DecodeError::MetaTooLong,
         DecodeError::TooManyMessages,
+        DecodeError::BadChecksum,
     ];
     let want: BTreeSet<&str> = every_error.into_iter().map(|e| error_name(e).0).collect();
     assert_eq!(errors, want);

@@ -142,16 +142,19 @@ fn main() {
     }
 
     // Real traffic: what a joining peer sends (plaintext frames; their bodies for the sealed
-    // variant: an empty label makes the plaintext header exactly 5 bytes).
+    // variant: an empty label makes the plaintext header exactly 5 bytes, and the checksum
+    // ends the frame).
     let captured = captured_exchange();
     let header = wire::Header::encoded_len(b"", false);
+    let body = |d: &[u8]| d[header..d.len() - wire::CHECKSUM_LEN].to_vec();
     let refs: Vec<(u8, &[u8])> = captured.iter().map(|d| (3 << 2, &d[..])).collect();
     write(node_dir, "seed-captured", &encode_steps(&refs));
-    let refs: Vec<(u8, &[u8])> = captured.iter().map(|d| (3 << 2, &d[header..])).collect();
+    let bodies: Vec<Vec<u8>> = captured.iter().map(|d| body(d)).collect();
+    let refs: Vec<(u8, &[u8])> = bodies.iter().map(|b| (3 << 2, &b[..])).collect();
     write(sealed_dir, "seed-captured", &encode_steps(&refs));
     for (i, d) in captured.iter().take(4).enumerate() {
         write(frame_dir, &format!("seed-captured-{i}"), d);
-        write(body_dir, &format!("seed-captured-{i}"), &d[header..]);
+        write(body_dir, &format!("seed-captured-{i}"), &body(d));
     }
 
     for d in &dirs {

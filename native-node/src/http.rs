@@ -6,7 +6,7 @@
 //! | route | |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process runs |
-//! | `GET /readyz` | 200 once joined (or with no seeds), else 503 |
+//! | `GET /readyz` | 200 once joined (or with no seeds) under a name the cluster accepts, else 503 |
 //! | `GET /metrics` | Prometheus text 0.0.4, or OpenMetrics when asked ([`metrics`]) |
 //! | `GET /v1/members` | `{"self": NAME, "members": [...]}`; `?status=`, `?name=`, `?tag=K=V` filter |
 //! | `GET /v1/info` | this node's configuration summary and counters |
@@ -291,6 +291,9 @@ async fn readyz(State(app): State<App>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "stopped\n").into_response()
     } else if h.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
+    } else if let Some(holder) = h.name_refused() {
+        let why = format!("name refused: {holder} holds the name {} until it fails or leaves\n", h.name());
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "joining: no seed has answered yet\n").into_response()
     }

@@ -210,6 +210,7 @@ fn register_node(r: &mut Registry, name: &str, m: &NodeMetrics) {
         ("rate_limit", s.dropped_rate_limited),
         ("oversized", s.dropped_oversized),
         ("replay", s.dropped_replay),
+        ("checksum", s.dropped_checksum),
     ] {
         dropped.get_or_create(&vec![("reason", reason)]).inc_by(n);
     }
@@ -220,6 +221,7 @@ fn register_node(r: &mut Registry, name: &str, m: &NodeMetrics) {
 
     counter(r, "probes_sent", "Probes started", s.probes_sent);
     counter(r, "probes_failed", "Probes with no ack, direct or indirect", s.probes_failed);
+    counter(r, "pings_resent", "Pings sent again for want of an ack, direct or relayed", s.pings_resent);
     counter(r, "indirect_probes_sent", "Indirect probe requests sent", s.indirect_probes_sent);
     counter(r, "nacks_received", "Nacks received from indirect probers", s.nacks_received);
     r.register_with_unit(

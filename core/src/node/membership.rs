@@ -1,6 +1,6 @@
 //! The members this node knows and everything kept by member position: the packed member
 //! table, the count of live members (and the retransmission scale that follows it), the
-//! shuffled round-robin probe order, and the conflicting claims already reported.
+//! shuffled round-robin probe order, and the conflicting claims refused.
 //!
 //! Positions shift when tombstones are forgotten ([`Membership::reap`]); the probe order is
 //! rebuilt here, and the one outside structure keyed by position, the gossip queue, gets the
@@ -36,9 +36,10 @@ pub(super) struct Membership {
     order: ProbeOrder,
     /// The next entry of `order` to probe.
     cursor: usize,
-    /// Per member name, the highest incarnation of a conflicting alive claim already reported,
-    /// so repeats of one conflicting message raise one event. Pruned when members are reaped.
-    conflicts_reported: FastMap<Name, u32>,
+    /// Per member name, the refused alive claim from another address with the highest
+    /// incarnation: repeats of one claim raise one event, and the claimant is told when the
+    /// holder fails or leaves. Pruned when members are reaped; at most one per member.
+    claims: FastMap<Name, Claim>,
     /// When a member last became `Dead` here: reconnection looks for recent deaths only.
     last_death: Option<Instant>,
     /// The member count at the last trim (see [`Membership::trim`]).
@@ -59,7 +60,7 @@ impl Membership {
             retransmit_scale: retransmit_scale(0),
             order: ProbeOrder::new(),
             cursor: 0,
-            conflicts_reported: FastMap::with_hasher(hasher),
+            claims: FastMap::with_hasher(hasher),
             last_death: None,
             len_at_trim: 0,
         }
@@ -155,15 +156,20 @@ impl Membership {
         }
     }
 
-    /// Whether a conflicting alive claim for `name` at `incarnation` is news (not reported
-    /// at that incarnation or a later one); remembers it.
-    pub(super) fn conflict_is_new(&mut self, name: &str, incarnation: u32) -> bool {
-        let reported = self.conflicts_reported.get(name).copied();
-        if reported.is_none_or(|seen| incarnation > seen) {
-            self.conflicts_reported.insert(name.into(), incarnation);
+    /// Remembers a refused alive claim for `name`; whether it is news (no claim from that
+    /// address at that incarnation or a later one was refused before).
+    pub(super) fn note_claim(&mut self, name: &str, claim: Claim) -> bool {
+        let known = self.claims.get(name).copied();
+        if known.is_none_or(|k| k.addr != claim.addr || claim.incarnation > k.incarnation) {
+            self.claims.insert(name.into(), claim);
             return true;
         }
         false
+    }
+
+    /// The refused claim for `name`, forgotten (its holder failed or left).
+    pub(super) fn take_claim(&mut self, name: &str) -> Option<Claim> {
+        self.claims.swap_remove(name)
     }
 
     /// The next live member in a shuffled round-robin order (SWIM §4.3): every member is
@@ -226,11 +232,11 @@ impl Membership {
     }
 
     /// Forgets the members `keep` refuses (tombstones past their time), and with them their
-    /// reported conflicts; the probe order starts a new round over what remains.
+    /// refused claims; the probe order starts a new round over what remains.
     pub(super) fn reap(&mut self, keep: impl FnMut(MemberRef<'_>) -> bool, rng: &mut ChaCha12Rng) -> Option<Remap> {
         let new_pos = self.table.retain(keep)?;
         let table = &self.table;
-        self.conflicts_reported.retain(|name, _| table.get_index_of(name.as_str()).is_some());
+        self.claims.retain(|name, _| table.get_index_of(name.as_str()).is_some());
         self.order.reset(self.table.len(), rng);
         self.cursor = 0;
         Some(Remap(new_pos))
@@ -250,6 +256,14 @@ impl Membership {
 }
 
 /// The public view of a member, if it was ever seen alive.
+/// An alive claim for a member's name from an address other than its holder's, refused while
+/// the holder is live (ARCHITECTURE.md, "Name conflicts").
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Claim {
+    pub(super) addr: SocketAddr,
+    pub(super) incarnation: u32,
+}
+
 pub(super) fn view(m: MemberRef<'_>) -> Option<MemberView<'_>> {
     let p = m.payload()?;
     let Liveness { incarnation, status } = m.liveness();

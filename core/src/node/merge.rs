@@ -5,9 +5,9 @@
 
 use core::net::SocketAddr;
 
-use super::Node;
-use super::membership::view;
+use super::membership::{Claim, view};
 use super::transmit::encode_msgs;
+use super::{Node, Rival};
 use crate::event::Event;
 use crate::name::Name;
 use crate::state::{Liveness, Merged, Status, Update};
@@ -96,7 +96,9 @@ impl Node {
     }
 
     /// An alive claim from a new address for a name whose current holder is not known to be
-    /// failed or gone is refused (see ARCHITECTURE.md, "Name conflicts").
+    /// failed or gone is refused (see ARCHITECTURE.md, "Name conflicts"). The claim is
+    /// remembered, and the first time it is heard both sides are told: the holder gets the
+    /// claim and the claimant the holder's, so each reports the conflict.
     fn is_conflict(&mut self, index: usize, addr: SocketAddr, incarnation: u32) -> bool {
         let Some(m) = self.members.get(index) else { return false };
         let (name, Some(known)) = (m.name(), m.addr()) else { return false };
@@ -105,11 +107,39 @@ impl Node {
         }
         self.stats.name_conflicts += 1;
         let name: Name = name.into();
-        if self.members.conflict_is_new(&name, incarnation) {
-            let event = Event::NameConflict { name: name.as_str().into(), known: known.into(), claimed: addr };
-            self.push_event(event);
+        if !self.members.note_claim(&name, Claim { addr, incarnation }) {
+            return true;
         }
+        if let Some(p) = self.members.get(index).and_then(|m| m.payload()) {
+            let holder = Message::Alive { name: &name, incarnation: p.incarnation, addr: p.addr, meta: p.meta };
+            let body = encode_msgs(&[holder]);
+            self.push_outgoing(addr, body, false);
+        }
+        let claim = encode_msgs(&[Message::Alive { name: &name, incarnation, addr: addr.into(), meta: &[] }]);
+        self.push_outgoing(known.into(), claim, false);
+        let event = Event::NameConflict { name: name.as_str().into(), known: known.into(), claimed: addr };
+        self.push_event(event);
         true
+    }
+
+    /// The holder of `index`'s name failed or left: a claimant refused meanwhile is told, so
+    /// it refutes with a higher incarnation and takes the name in seconds, not at its next
+    /// anti-entropy exchange.
+    fn hand_over_name(&mut self, index: usize) {
+        let Some(m) = self.members.get(index) else { return };
+        let (name, Liveness { incarnation, status }) = (Name::from(m.name()), m.liveness());
+        let holder = m.addr().map(SocketAddr::from);
+        let Some(claim) = self.members.take_claim(&name) else { return };
+        if holder == Some(claim.addr) {
+            return;
+        }
+        let msg = match status {
+            Status::Dead => Message::Dead { name: &name, incarnation, from: &self.local.name },
+            Status::Left => Message::Left { name: &name, incarnation },
+            _ => return,
+        };
+        let body = encode_msgs(&[msg]);
+        self.push_outgoing(claim.addr, body, false);
     }
 
     /// Events, suspicion timers and the live count after a merge that changed something.
@@ -154,6 +184,9 @@ impl Node {
             _ => return,
         };
         self.push_event(event);
+        if was_live && matches!(status, Status::Dead | Status::Left) {
+            self.hand_over_name(index);
+        }
     }
 
     /// Something was said about this node: refute anything that would outlive our claim, and
@@ -166,17 +199,23 @@ impl Node {
         let answer = match update {
             Update::Alive { incarnation, addr, meta } => {
                 if addr != my_addr {
-                    if incarnation >= my_incarnation {
-                        self.stats.name_conflicts += 1;
-                        let name = (*self.local.name).into();
-                        self.push_event(Event::NameConflict { name, known: my_addr, claimed: addr });
+                    self.rival_claim(addr, incarnation);
+                } else {
+                    self.local.accepted = true;
+                    if incarnation > my_incarnation || (incarnation == my_incarnation && *meta != *self.local.meta) {
+                        self.refute(now, incarnation);
                     }
-                } else if incarnation > my_incarnation || (incarnation == my_incarnation && *meta != *self.local.meta) {
-                    self.refute(now, incarnation);
                 }
                 false
             }
             Update::Status(l) => {
+                if let Some(rival) = self.local.rival.as_mut().filter(|_| !self.local.accepted) {
+                    // Not in anyone's table ourselves, a failure or leave of our name is the
+                    // holder's: the refutation below takes the name.
+                    if matches!(l.status, Status::Dead | Status::Left) && l.incarnation >= rival.incarnation {
+                        rival.gone = true;
+                    }
+                }
                 if l.incarnation >= my_incarnation {
                     self.refute(now, l.incarnation);
                     self.awareness.apply(1);
@@ -190,6 +229,19 @@ impl Node {
             let bytes = encode_msgs(&[self.local.alive()]);
             self.answer(source, bytes.as_slice());
         }
+    }
+
+    /// Another address claims this node's name: reported once per claim, unless it is the
+    /// claim of a holder known gone that we took the name from (a stale repeat).
+    fn rival_claim(&mut self, addr: SocketAddr, incarnation: u32) {
+        let known = self.local.rival.filter(|r| r.addr == addr && incarnation <= r.incarnation);
+        if known.is_some() {
+            return;
+        }
+        self.local.rival = Some(Rival { addr, incarnation, gone: false });
+        self.stats.name_conflicts += 1;
+        let name = (*self.local.name).into();
+        self.push_event(Event::NameConflict { name, known: self.local.addr, claimed: addr });
     }
 
     fn refute(&mut self, now: Instant, incarnation: u32) {

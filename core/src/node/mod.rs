@@ -155,6 +155,22 @@ struct Local {
     /// Counts changes of the claim, so that caches of it (the anti-entropy digest) know
     /// when they are stale.
     generation: u64,
+    /// Whether another member is known to hold this claim: one pinged this node by name or
+    /// told it its own claim, which members do only with the claim in their table.
+    accepted: bool,
+    /// Another address claiming this node's name, as last heard (ARCHITECTURE.md, "Name
+    /// conflicts").
+    rival: Option<Rival>,
+}
+
+/// Another address claiming this node's name.
+#[derive(Clone, Copy, Debug)]
+struct Rival {
+    addr: SocketAddr,
+    incarnation: u32,
+    /// The name's holder was declared failed or left at `incarnation` or later: its claim is
+    /// over, and repeats of it are stale.
+    gone: bool,
 }
 
 impl Local {
@@ -312,6 +328,8 @@ impl Node {
                 meta: identity.meta.into_boxed_slice(),
                 incarnation: 0,
                 generation: 0,
+                accepted: false,
+                rival: None,
             },
             members: Membership::new(hasher.clone()),
             suspicions: Suspicions::new(hasher),
@@ -376,6 +394,15 @@ impl Node {
     /// if `join` was given no seeds).
     pub fn is_joined(&self) -> bool {
         self.lifecycle.joined
+    }
+
+    /// The address of another process holding this node's name while the cluster refuses this
+    /// node's claim (it joined with a name in use; see ARCHITECTURE.md, "Name conflicts"), so
+    /// runtimes can say this node is not ready. `None` once the holder is known failed or
+    /// gone, or once a member has shown it holds this node's claim.
+    pub fn name_refused(&self) -> Option<SocketAddr> {
+        let rival = self.local.rival.filter(|r| !r.gone && !self.local.accepted)?;
+        Some(rival.addr)
     }
 
     /// Whether a graceful leave has finished (the process may exit).

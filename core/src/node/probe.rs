@@ -2,6 +2,15 @@
 //! `indirect_checks` other members; with Lifeguard's nacks, a missing nack counts against this
 //! node's own health rather than the target's. Also the other side: relaying an indirect
 //! probe for another member and acknowledging (or nacking) in time.
+//!
+//! One lost datagram must not fail a probe: on a lossy network a failed probe is a
+//! suspicion gossiped to every member and refuted by the target, which is most of what a
+//! lossy cluster sends. So the direct ping is sent again when the indirect probes go out (the
+//! UDP analogue of memberlist's TCP fallback probe), and a member relaying an indirect probe
+//! pings the target again halfway to its nack if no ack has come. With uniform loss `p` on
+//! every datagram, a probe fails only if both direct round trips and all `k` relayed paths
+//! fail: `(1 − (1−p)²)² · (1 − (1−p)² · (1 − (1 − (1−p)²)²))^k`, which for k = 3 is 0.038 %
+//! at 10 % loss (0.77 % with single pings) and 1.1 % at 20 % (7.4 %).
 
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
@@ -31,32 +40,37 @@ struct Probe {
     nacks: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Relay {
     local_seq: u32,
     requester: SocketAddr,
     requester_seq: u32,
     nack_at: Instant,
     want_nack: bool,
+    /// The member pinged for the requester, for the second ping.
+    target: Name,
+    target_addr: SocketAddr,
 }
 
 /// The probe in flight (at most one), when the next one starts, and the indirect probes this
-/// node relays for others.
+/// node relays for others, with the second pings they are due (`(when, local_seq)`, in time
+/// order: every relay waits the same time).
 #[derive(Debug)]
 pub(super) struct Prober {
     next: Instant,
     current: Option<Probe>,
     relays: VecDeque<Relay>,
+    repings: VecDeque<(Instant, u32)>,
 }
 
 impl Prober {
     #[cfg(feature = "prefetch")]
     pub(super) fn prefetch(&self) {
-        crate::hint::prefetch_fields!(self, next, current, relays);
+        crate::hint::prefetch_fields!(self, next, current, relays, repings);
     }
 
     pub(super) fn new(first: Instant) -> Self {
-        Prober { next: first, current: None, relays: VecDeque::new() }
+        Prober { next: first, current: None, relays: VecDeque::new(), repings: VecDeque::new() }
     }
 
     /// When the probe in flight next needs attention, or the next one starts.
@@ -68,9 +82,14 @@ impl Prober {
         }
     }
 
-    /// When the oldest relay must be answered with a nack.
+    /// When the oldest relay must be answered with a nack, or a relayed ping sent again.
     pub(super) fn relay_deadline(&self) -> Option<Instant> {
-        self.relays.front().map(|r| r.nack_at)
+        let nack = self.relays.front().map(|r| r.nack_at);
+        let reping = self.repings.front().map(|&(at, _)| at);
+        match (nack, reping) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Stops probing (the node is leaving).
@@ -140,6 +159,9 @@ impl Node {
         let Some(p) = self.probe.current.as_mut() else { return };
         p.indirect_sent = true;
         let (seq, target, addr) = (p.seq, p.target.clone(), p.addr);
+        // The second direct ping (see the module's comment); its ack ends the probe as well.
+        self.send(addr, &[Message::Ping { seq, target: &target }], true);
+        self.stats.pings_resent += 1;
         let exclude = self.members.index_of(&target);
         let helpers =
             self.members.random(self.config.indirect_checks as usize, exclude, |m| m.is_live(), &mut self.rng);
@@ -215,18 +237,34 @@ impl Node {
             requester_seq: seq,
             nack_at: now + wait,
             want_nack: nack,
+            target: Name::from(target),
+            target_addr: addr,
         });
         if relays.len() > MAX_RELAYS {
             relays.pop_front();
         }
+        self.probe.repings.push_back((now + wait / 2, local_seq));
+        if self.probe.repings.len() > MAX_RELAYS {
+            self.probe.repings.pop_front();
+        }
     }
 
+    /// Sends the second pings that are due for relays still unanswered, then nacks the
+    /// relays whose time is up.
     pub(super) fn expire_relays(&mut self, now: Instant) {
-        while let Some(r) = self.probe.relays.front().copied() {
-            if r.nack_at > now {
+        while let Some(&(at, local_seq)) = self.probe.repings.front() {
+            if at > now {
                 break;
             }
-            self.probe.relays.pop_front();
+            self.probe.repings.pop_front();
+            if let Some(r) = self.probe.relays.iter().find(|r| r.local_seq == local_seq) {
+                let (addr, target) = (r.target_addr, r.target.clone());
+                self.send(addr, &[Message::Ping { seq: local_seq, target: &target }], true);
+                self.stats.pings_resent += 1;
+            }
+        }
+        while self.probe.relays.front().is_some_and(|r| r.nack_at <= now) {
+            let Some(r) = self.probe.relays.pop_front() else { break };
             if r.want_nack {
                 self.send(r.requester, &[Message::Nack { seq: r.requester_seq }], true);
             }

@@ -159,6 +159,7 @@ impl Node {
             | DecodeError::BadName
             | DecodeError::MetaTooLong
             | DecodeError::TooManyMessages => s.dropped_malformed += 1,
+            DecodeError::BadChecksum => s.dropped_checksum += 1,
         }
     }
 
@@ -175,6 +176,8 @@ impl Node {
             match *msg {
                 Message::Ping { seq, target } => {
                     if target == &*self.local.name {
+                        // The sender has this node's claim in its table.
+                        self.local.accepted = true;
                         self.send(from, &[Message::Ack { seq }], true);
                     } else {
                         self.stats.misdirected_pings += 1;

@@ -9,7 +9,7 @@ use core::net::SocketAddr;
 
 use super::{Node, Transmit};
 use crate::crypto::NonceSeq;
-use crate::wire::{self, Header, Message, NONCE_LEN, TAG_LEN};
+use crate::wire::{self, CHECKSUM_LEN, Header, Message, NONCE_LEN, TAG_LEN};
 
 /// Packets waiting for `poll_transmit`, at most; the oldest is dropped first.
 const MAX_OUTBOX: usize = 4096;
@@ -175,7 +175,7 @@ impl Node {
         let encrypted = self.config.keyring.is_enabled();
         let label = self.config.label.as_bytes();
         let header_len = Header::encoded_len(label, encrypted);
-        let body_end = limit.checked_sub(if encrypted { TAG_LEN } else { 0 })?;
+        let body_end = limit.checked_sub(if encrypted { TAG_LEN } else { CHECKSUM_LEN })?;
         let mut pos = header_len;
         let out_body = out.body.as_slice();
         let body = buf.get_mut(pos..pos + out_body.len()).filter(|_| pos + out_body.len() <= body_end);
@@ -194,7 +194,9 @@ impl Node {
         }
         if !encrypted {
             Header::write(buf, label, None)?;
-            return Some(pos);
+            let crc = wire::checksum(buf.get(..pos)?);
+            buf.get_mut(pos..pos + CHECKSUM_LEN)?.copy_from_slice(&crc);
+            return Some(pos + CHECKSUM_LEN);
         }
         let nonce = self.outbound.nonces.next_nonce();
         let key_id = self.config.keyring.primary_id()?;

@@ -108,6 +108,8 @@ pub struct Report {
 pub struct NodeStats {
     /// Probes that got no ack, directly or indirectly.
     pub probes_failed: u64,
+    /// Pings sent a second time for want of an ack (direct, and relayed for others).
+    pub pings_resent: u64,
     /// Times a node refuted a suspicion, failure or stale claim about itself.
     pub refutations: u64,
     /// Corrections sent to a node that gossiped a suspicion, failure or claim this node knew

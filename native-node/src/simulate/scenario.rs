@@ -704,6 +704,7 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
     for i in c.running() {
         let st = c.node(i).node.stats();
         node_stats.probes_failed += st.probes_failed;
+        node_stats.pings_resent += st.pings_resent;
         node_stats.refutations += st.refutations;
         node_stats.stale_repairs += st.stale_repairs;
         node_stats.syncs_started += st.syncs_started;
@@ -711,8 +712,12 @@ pub(super) fn run(plan: &Plan) -> Result<Report, String> {
         node_stats.sync_replies_refused += st.sync_replies_refused;
         node_stats.dropped_replay += st.dropped_replay;
         node_stats.dropped_rate_limited += st.dropped_rate_limited;
-        node_stats.dropped_other +=
-            st.dropped_malformed + st.dropped_oversized + st.dropped_version + st.dropped_label + st.dropped_auth;
+        node_stats.dropped_other += st.dropped_malformed
+            + st.dropped_oversized
+            + st.dropped_version
+            + st.dropped_label
+            + st.dropped_auth
+            + st.dropped_checksum;
     }
     let wall_s = wall.elapsed().as_secs_f64();
     let simulated_s = c.now().as_duration().as_secs_f64();

@@ -365,6 +365,8 @@ pub(crate) struct AgentSpec {
     pub(crate) wildcard: bool,
     /// Serve HTTP on the wildcard address (so it serves reads only) rather than loopback.
     pub(crate) wildcard_http: bool,
+    /// The loopback address to bind (gossip and HTTP), 127.0.0.1 unless set.
+    pub(crate) ip: Option<std::net::Ipv4Addr>,
     pub(crate) extra: Vec<String>,
 }
 
@@ -380,8 +382,20 @@ impl AgentSpec {
             preset: "local",
             wildcard: false,
             wildcard_http: false,
+            ip: None,
             extra: Vec::new(),
         }
+    }
+
+    /// Binds another loopback address (127.0.0.0/8 is all loopback on Linux).
+    pub(crate) fn ip(mut self, ip: std::net::Ipv4Addr) -> Self {
+        self.ip = Some(ip);
+        self
+    }
+
+    /// Its gossip and HTTP address on `port`.
+    fn addr(&self, port: u16) -> SocketAddr {
+        self.ip.map_or_else(|| local(port), |ip| SocketAddr::from((ip, port)))
     }
 
     pub(crate) fn join(mut self, seeds: &[SocketAddr]) -> Self {
@@ -435,9 +449,9 @@ impl AgentSpec {
                 local(port).to_string(),
             ]);
         } else {
-            args.extend(["--bind".to_owned(), local(port).to_string()]);
+            args.extend(["--bind".to_owned(), self.addr(port).to_string()]);
         }
-        let http = if self.wildcard_http { format!("0.0.0.0:{port}") } else { local(port).to_string() };
+        let http = if self.wildcard_http { format!("0.0.0.0:{port}") } else { self.addr(port).to_string() };
         args.extend(["--http".to_owned(), http]);
         args.extend(["--preset".to_owned(), self.preset.to_owned()]);
         if !self.join.is_empty() {
@@ -611,10 +625,10 @@ impl Cluster {
             let port = spec.port.unwrap_or_else(free_port);
             self.starts += 1;
             let log = self.path(&format!("{}.{}.log", spec.name, self.starts));
-            match Agent::spawn_raw(&spec.args(port), &[], local(port), &log) {
+            let addr = spec.addr(port);
+            match Agent::spawn_raw(&spec.args(port), &[], addr, &log) {
                 Ok(child) => {
-                    let agent =
-                        Agent { spec: spec.clone(), addr: local(port), http: local(port), log, child: Some(child) };
+                    let agent = Agent { spec: spec.clone(), addr, http: addr, log, child: Some(child) };
                     if let Some(i) = self.agents.iter().position(|a| a.spec.name == spec.name) {
                         self.agents[i] = agent;
                         return i;
