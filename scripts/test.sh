@@ -31,6 +31,25 @@ echo "rumor-agent: $(sort -u <<<"$tree" | wc -l) crates, none of: ${FORBIDDEN//|
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "promtool for the metrics test (from Debian's prometheus package)"
+# native-node/tests/operator.rs pipes /metrics through `promtool check metrics`; without it the
+# test prints its own SKIPPED line. Only the promtool binary is taken from the package (no
+# Prometheus server is installed or started), cached in ~/.cache/rumor/tools.
+TOOLS=${RUMOR_TOOLS:-$HOME/.cache/rumor/tools}
+export PATH="$TOOLS/bin:$PATH"
+if ! command -v promtool >/dev/null; then
+  tmp=$(mktemp -d)
+  if command -v apt-get >/dev/null && { [ "$(id -u)" != 0 ] || apt-get update -qq; } \
+     && (cd "$tmp" && apt-get download -qq prometheus) && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" \
+     && mkdir -p "$TOOLS/bin" && cp "$tmp/x/usr/bin/promtool" "$TOOLS/bin/"; then
+    echo "promtool: taken from $(basename "$tmp"/prometheus_*.deb)"
+  else
+    echo "SKIPPED: promtool check metrics — could not get promtool from Debian's prometheus package"
+  fi
+  rm -rf "$tmp"
+fi
+if command -v promtool >/dev/null; then promtool --version 2>&1 | head -1; fi
+
 step "tests (unit, property, vectors, simulator scenarios, doctests)"
 cargo test --workspace --locked
 
@@ -43,6 +62,9 @@ scripts/seed-sweep.sh 1000
 step "flood: mutated, replayed and random datagrams at an encrypted agent from a second address and a member's own (~40 s)"
 # Loopback only (127.0.0.11-13 and .99); prints SKIPPED itself where those cannot be bound.
 bash tests/flood/run.sh
+step "Debian package (cargo deb: binary, systemd unit, config, man page, completions)"
+# Installs cargo-deb into ~/.cache/rumor/tools when missing; prints SKIPPED itself if it cannot.
+bash deploy/deb.sh
 
 step "network namespaces: 20 agents, 10 % loss, partition and heal, crash, leave, mDNS (~3 min)"
 if [ "$(id -u)" = 0 ]; then

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rumor_core::user_event::UserEventError;
-use rumor_core::{Dropped, Event, Identity, Instant, Key, Member, MemberCounts, Node, Stats, Status, meta, user_event};
+use rumor_core::{
+    Dropped, Event, Identity, Instant, Key, Member, MemberCounts, Node, ProbeRtt, Stats, Status, meta, user_event,
+};
 use serde::{Serialize, Serializer};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -204,6 +206,10 @@ pub struct NodeMetrics {
     pub health_score: u32,
     /// Updates waiting in the gossip queue.
     pub gossip_queue: usize,
+    /// Round-trip times of this node's answered probes (histogram buckets).
+    pub probe_rtt: ProbeRtt,
+    /// This node's incarnation.
+    pub incarnation: u32,
 }
 
 impl NodeMetrics {
@@ -263,6 +269,8 @@ enum Command {
     // A boxed slice would be 16 bytes; the box of a vector is 8.
     #[allow(clippy::box_collection)]
     Discovered(Box<Vec<SocketAddr>>),
+    Join(Box<(Vec<SocketAddr>, Reply<()>)>),
+    ForceLeave(Box<(String, Reply<()>)>),
     Leave(oneshot::Sender<u32>),
     Shutdown,
 }
@@ -384,6 +392,36 @@ impl Handle {
         self.commands.send(Command::Discovered(Box::new(addrs))).await.map_err(|_| Error::Stopped)
     }
 
+    /// Joins the members at these addresses (`HOST:PORT`, names resolved now) on a running
+    /// agent: a state exchange with each, retried with backoff until one answers, as for the
+    /// configured seeds (which are kept). Returns the addresses contacted. [`Error::Join`] if
+    /// an address is not `HOST:PORT` or does not resolve.
+    pub async fn join(&self, addrs: &[String]) -> Result<Vec<SocketAddr>, Error> {
+        let mut found = Vec::new();
+        for a in addrs {
+            let resolved = tokio::net::lookup_host(a.as_str())
+                .await
+                .map_err(|e| Error::Join(format!("`{a}` does not resolve to an address: {e}")))?;
+            let v4 = self.shared.local_addr.is_ipv4();
+            let before = found.len();
+            found.extend(resolved.filter(|s: &SocketAddr| s.is_ipv4() == v4 || !v4));
+            if found.len() == before {
+                return Err(Error::Join(format!("`{a}` has no address of this agent's IP family")));
+            }
+        }
+        found.sort();
+        found.dedup();
+        let contacted = found.clone();
+        self.ask(|tx| Command::Join(Box::new((found, tx)))).await??;
+        Ok(contacted)
+    }
+
+    /// Marks a failed member left and gossips it, so that every member reports it `left`
+    /// rather than `failed` (`rumor force-leave`; [`rumor_core::Node::force_leave`]).
+    pub async fn force_leave(&self, name: &str) -> Result<(), Error> {
+        self.ask(|tx| Command::ForceLeave(Box::new((name.to_owned(), tx)))).await?
+    }
+
     /// Leaves the cluster gracefully and stops the agent. Returns how many members
     /// acknowledged the leave.
     pub async fn leave(&self) -> Result<u32, Error> {
@@ -470,12 +508,14 @@ impl Agent {
             seeds: config.join.clone(),
             unresolved: has_seeds,
             joined_seeds: !has_seeds,
+            joined_once: false,
             refused: None,
             keyring_file: config.keyring_file.clone(),
             recv_len,
             drops: DropLog::default(),
             join_watch: None,
             leave_waiters: Vec::new(),
+            joined_addrs: Vec::new(),
             stopped: stopped_tx,
         };
         // The driver future itself, not an `async` block around it: the block would hold the
@@ -576,6 +616,8 @@ struct Driver {
     unresolved: bool,
     /// `join` was called with seeds (so `is_joined` means a seed answered).
     joined_seeds: bool,
+    /// A seed answered once (or there were none): readiness does not go back on a later join.
+    joined_once: bool,
     /// [`Node::name_refused`] as last published.
     refused: Option<SocketAddr>,
     keyring_file: Option<PathBuf>,
@@ -585,6 +627,9 @@ struct Driver {
     /// Set while seeds were given and none has answered.
     join_watch: Option<JoinWatch>,
     leave_waiters: Vec<oneshot::Sender<u32>>,
+    /// Every address joined so far (seeds, discovered and `Handle::join`): `Node::join`
+    /// replaces its seed list, so a later join passes them all.
+    joined_addrs: Vec<SocketAddr>,
     /// Set once `run` returns.
     stopped: watch::Sender<bool>,
 }
@@ -614,7 +659,12 @@ impl Driver {
                     None => tracing::info!("the cluster accepted this node's name"),
                 }
             }
-            let ready = self.joined_seeds && self.node.is_joined() && refused.is_none();
+            // Joined once, it stays joined for readiness: a later `Handle::join` of an address
+            // that does not answer does not take the node out of its cluster.
+            if self.joined_seeds && self.node.is_joined() {
+                self.joined_once = true;
+            }
+            let ready = self.joined_once && refused.is_none();
             self.shared.ready.store(ready, Ordering::Relaxed);
             self.watch_join();
             let far = self.clock + Duration::from_secs(3600);
@@ -738,13 +788,26 @@ impl Driver {
                 }
                 done = true;
             }
-            if let Some(tx) = self.shared.events.get()
-                && tx.receiver_count() > 0
-            {
-                let _ = tx.send(AgentEvent::from(event));
-            }
+            self.publish(event);
         }
         done
+    }
+
+    /// Hands an event to the subscribers, if any.
+    fn publish(&self, event: Event) {
+        if let Some(tx) = self.shared.events.get()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(AgentEvent::from(event));
+        }
+    }
+
+    fn remember_joined(&mut self, addrs: &[SocketAddr]) {
+        for a in addrs {
+            if !self.joined_addrs.contains(a) {
+                self.joined_addrs.push(*a);
+            }
+        }
     }
 
     async fn resolve_seeds(&mut self) {
@@ -762,6 +825,7 @@ impl Driver {
             return;
         }
         let t = now(self.clock);
+        self.remember_joined(&addrs);
         match self.node.join(&addrs, t) {
             Ok(()) => {
                 self.unresolved = false;
@@ -791,6 +855,8 @@ impl Driver {
                     members: self.node.member_counts(),
                     health_score: self.node.health_score(),
                     gossip_queue: self.node.gossip_queue_len(),
+                    probe_rtt: *self.node.probe_rtt(),
+                    incarnation: self.node.incarnation(),
                 });
             }
             Command::SetMeta(args) => {
@@ -799,7 +865,32 @@ impl Driver {
             }
             Command::Broadcast(args) => {
                 let (bytes, tx) = *args;
-                let _ = tx.send(self.node.broadcast(&bytes, t).map_err(Error::Node));
+                let sent = self.node.broadcast(&bytes, t).map_err(Error::Node);
+                if sent.is_ok() {
+                    // The core delivers a broadcast to the other members only; this node's own
+                    // subscribers get it here, as Serf delivers its own user events.
+                    self.publish(Event::UserBroadcast { origin: self.shared.name.clone(), payload: bytes });
+                }
+                let _ = tx.send(sent);
+            }
+            Command::Join(args) => {
+                let (addrs, tx) = *args;
+                self.remember_joined(&addrs);
+                let all = self.joined_addrs.clone();
+                let joined = self.node.join(&all, t).map_err(Error::Node);
+                if joined.is_ok() {
+                    self.joined_seeds = true;
+                    tracing::info!(addrs = ?addrs, "joining on request");
+                }
+                let _ = tx.send(joined);
+            }
+            Command::ForceLeave(args) => {
+                let (name, tx) = *args;
+                let forced = self.node.force_leave(&name, t).map_err(Error::Node);
+                if forced.is_ok() {
+                    tracing::info!(member = %name, "forced to leave");
+                }
+                let _ = tx.send(forced);
             }
             Command::Keys(args) => {
                 let (op, tx) = *args;
@@ -811,7 +902,9 @@ impl Driver {
                     addrs.iter().copied().filter(|a| *a != self.shared.addr && !known.contains(a)).collect();
                 if !new.is_empty() && !self.node.has_left() {
                     tracing::info!(peers = ?new, "discovered");
-                    if self.node.join(&new, t).is_ok() {
+                    self.remember_joined(&new);
+                    let all = self.joined_addrs.clone();
+                    if self.node.join(&all, t).is_ok() {
                         self.joined_seeds = true;
                     }
                 }

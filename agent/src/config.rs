@@ -132,6 +132,8 @@ fn protocol_entry(c: &Config, field: &str) -> (String, String) {
         "gossip_fanout" => (format!("protocol.{field}"), c.gossip_fanout.to_string()),
         "mtu" => (format!("protocol.{field}"), c.mtu.to_string()),
         "max_members" => (format!("protocol.{field}"), c.max_members.to_string()),
+        "reconnect_timeout" => ms(c.reconnect_timeout),
+        "tombstone_ttl" => ms(c.tombstone_ttl),
         "label" => ("label".into(), c.label.clone()),
         "keyring" => ("keyring".into(), format!("{} keys", c.keyring.keys().count())),
         "accept_plaintext" => (field.into(), c.accept_plaintext.to_string()),

@@ -38,6 +38,9 @@ pub enum Error {
     /// The keyring changed, but the keyring file could not be rewritten: the running node uses
     /// the new keyring, a restart would read the old one.
     KeyringFile(PathBuf, std::io::Error),
+    /// [`Handle::join`](crate::Handle::join): an address that is not `HOST:PORT` or does not
+    /// resolve (the reason says which). Nothing was sent.
+    Join(String),
     /// The agent has stopped (it left or was shut down); the command was not run.
     Stopped,
 }
@@ -57,6 +60,7 @@ impl fmt::Display for Error {
             ),
             Error::Random(e) => write!(f, "no randomness from the operating system: {e}"),
             Error::KeyringFile(path, e) => write!(f, "keyring changed but {} not saved: {e}", path.display()),
+            Error::Join(e) => f.write_str(e),
             Error::Stopped => f.write_str("the agent has stopped"),
         }
     }

@@ -47,7 +47,7 @@ pub use crypto::{KEY_LEN, Key, KeyError, Keyring, KeyringError, MAX_KEYS};
 pub use event::{Event, Member, MemberCounts, MemberView, ParseStatusError, Status};
 pub use meta::MetaError;
 pub use node::{Error, Identity, Node, Transmit};
-pub use stats::{Dropped, Stats};
+pub use stats::{Dropped, ProbeRtt, Stats};
 pub use time::Instant;
 
 /// The README's Rust examples, compiled and run as doctests.

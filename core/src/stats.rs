@@ -137,7 +137,9 @@ impl Dropped {
                 "not authenticated: same key on both sides (--keyring)? one side encrypted and the other not?"
             }
             Dropped::Replay => "a replayed frame (a nonce seen before): a replay attack, or a duplicating network",
-            Dropped::Checksum => "a plaintext frame corrupted in transit (its checksum does not match): a faulty link or NIC?",
+            Dropped::Checksum => {
+                "a plaintext frame corrupted in transit (its checksum does not match): a faulty link or NIC?"
+            }
         }
     }
 }
@@ -162,5 +164,61 @@ impl Stats {
             Dropped::Checksum => &mut self.dropped_checksum,
         };
         *counter += 1;
+    }
+}
+
+/// Round-trip times of this node's answered probes (ping sent to ack received, directly or
+/// through the indirect probers), as histogram buckets: runtimes export it as a Prometheus
+/// histogram. Cumulative since the node was created, like [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ProbeRtt {
+    /// Answered probes per bucket: `counts[i]` took at most [`ProbeRtt::BOUNDS_MICROS`]`[i]`
+    /// and more than the bound before it; the last bucket holds everything slower than the
+    /// last bound. Not cumulative.
+    pub counts: [u64; ProbeRtt::BUCKETS],
+    /// Sum of every round trip, in microseconds.
+    pub sum_micros: u64,
+}
+
+impl ProbeRtt {
+    /// Upper bounds of the buckets in microseconds (the last bucket has none): 0.25 ms to 5 s.
+    pub const BOUNDS_MICROS: [u64; 14] = [
+        250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+        5_000_000,
+    ];
+    /// Number of buckets: one per bound, and one above the last.
+    pub const BUCKETS: usize = ProbeRtt::BOUNDS_MICROS.len() + 1;
+
+    /// Counts one round trip.
+    pub fn record(&mut self, rtt: core::time::Duration) {
+        let micros = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX);
+        let bucket = ProbeRtt::BOUNDS_MICROS.iter().position(|&b| micros <= b).unwrap_or(ProbeRtt::BOUNDS_MICROS.len());
+        if let Some(c) = self.counts.get_mut(bucket) {
+            *c += 1;
+        }
+        self.sum_micros = self.sum_micros.saturating_add(micros);
+    }
+
+    /// Round trips counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    #[test]
+    fn rtt_buckets_by_upper_bound() {
+        let mut h = ProbeRtt::default();
+        h.record(Duration::from_micros(250));
+        h.record(Duration::from_micros(251));
+        h.record(Duration::from_secs(9));
+        assert_eq!(&h.counts[..3], &[1, 1, 0]);
+        assert_eq!(h.counts[ProbeRtt::BUCKETS - 1], 1);
+        assert_eq!((h.count(), h.sum_micros), (3, 9_000_501));
     }
 }

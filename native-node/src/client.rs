@@ -1,31 +1,108 @@
-//! The client commands (`rumor members`, `keys`, `leave`, `monitor`, `event`): thin HTTP calls to
-//! a running agent's control interface.
+//! The client commands (`rumor members`, `info`, `monitor`, `event`, `keys`, `meta`, `join`,
+//! `force-leave`, `leave`): thin HTTP calls to a running agent, each with a connect and an
+//! answer timeout and errors that say what to check.
 
 use std::fmt::Write as _;
 
 use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 
-use crate::http::{KeyChange, KeysBody, MembersBody, SendEvent};
+use std::time::Duration;
+
+use crate::http::{
+    EventSent, ForceLeave, JoinAnswer, JoinRequest, KeyChange, KeysBody, MembersBody, MetaChanged, MetaPatch, SendEvent,
+};
+
+/// How long a client waits for the TCP connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a client waits for a whole answer by default (`rumor join` waits up to 5 s inside).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long `rumor monitor` waits for the next bytes of the stream: the agent sends a
+/// keep-alive comment every 15 s.
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// A client of one agent's HTTP address.
 pub struct Client {
     base: String,
+    /// The flag that names this address (`--http` or `--admin`), for error messages.
+    flag: &'static str,
     http: reqwest::Client,
+    /// How long to wait for a whole answer.
+    timeout: Duration,
+}
+
+/// How `rumor monitor` ended without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorEnd {
+    /// The agent left the cluster (the last event was `leave-complete`).
+    Left,
+    /// The agent stopped without leaving (or the stream ended for another reason).
+    Stopped,
 }
 
 impl Client {
-    /// A client for the agent serving HTTP at `addr` (`IP:PORT` or `HOST:PORT`).
-    pub fn new(addr: &str) -> Client {
+    /// A client for the agent serving HTTP at `addr` (`IP:PORT` or `HOST:PORT`), which the
+    /// flag `flag` gave (named in error messages).
+    pub fn new(addr: &str, flag: &'static str) -> Client {
+        Client::with_timeout(addr, flag, ANSWER_TIMEOUT)
+    }
+
+    /// [`Client::new`] waiting at most `timeout` for each answer.
+    pub fn with_timeout(addr: &str, flag: &'static str, timeout: Duration) -> Client {
         let base =
             if addr.starts_with("http://") { addr.trim_end_matches('/').to_string() } else { format!("http://{addr}") };
-        Client { base, http: reqwest::Client::new() }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(STREAM_READ_TIMEOUT)
+            // The agent is addressed directly; an HTTP proxy from the environment would only
+            // hide it.
+            .no_proxy()
+            .build()
+            .unwrap_or_default();
+        Client { base, flag, http, timeout }
+    }
+
+    fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// What went wrong with a request, in a sentence that says what to check.
+    fn explain(&self, e: &reqwest::Error) -> String {
+        let addr = self.addr();
+        let io_kind = {
+            let mut source = std::error::Error::source(e);
+            let mut kind = None;
+            while let Some(s) = source {
+                if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                    kind = Some(io.kind());
+                }
+                source = s.source();
+            }
+            kind
+        };
+        if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
+            format!("connection refused at {addr}: is an agent running with {} {addr}?", self.flag)
+        } else if e.is_connect() && e.is_timeout() {
+            format!(
+                "no answer from {addr} within {} s while connecting: is the address right and the port open?",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        } else if e.is_timeout() {
+            format!(
+                "the agent at {addr} did not answer within {} s; it may be overloaded or stuck",
+                self.timeout.as_secs_f64()
+            )
+        } else if e.is_connect() {
+            format!("cannot connect to {addr}: {e}")
+        } else {
+            format!("talking to the agent at {addr}: {e}")
+        }
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, String> {
-        let resp = req.send().await.map_err(|e| format!("cannot reach the agent at {}: {e}", self.base))?;
+        let resp = req.timeout(self.timeout).send().await.map_err(|e| self.explain(&e))?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| format!("reading the agent's answer: {e}"))?;
+        let body = resp.text().await.map_err(|e| self.explain(&e))?;
         if !status.is_success() {
             let msg = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
@@ -33,69 +110,103 @@ impl Client {
                 .unwrap_or(body);
             return Err(format!("the agent refused ({status}): {}", msg.trim()));
         }
-        serde_json::from_str(&body).map_err(|e| format!("unexpected answer from the agent: {e}"))
+        let body = if body.is_empty() { "null".to_owned() } else { body };
+        serde_json::from_str(&body).map_err(|e| format!("unexpected answer from the agent at {}: {e}", self.addr()))
     }
 
-    /// `GET /v1/members`.
-    pub async fn members(&self) -> Result<MembersBody, String> {
-        self.send(self.http.get(format!("{}/v1/members", self.base))).await
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET /v1/members`, with filters (`status`, `name`, `tag` query pairs).
+    pub async fn members(&self, filters: &[(&str, &str)]) -> Result<MembersBody, String> {
+        self.send(self.http.get(self.url("/v1/members")).query(filters)).await
+    }
+
+    /// `GET /v1/info`.
+    pub async fn info(&self) -> Result<serde_json::Value, String> {
+        self.send(self.http.get(self.url("/v1/info"))).await
     }
 
     /// `GET /v1/keys`.
     pub async fn keys(&self) -> Result<Vec<String>, String> {
-        Ok(self.send::<KeysBody>(self.http.get(format!("{}/v1/keys", self.base))).await?.keys)
+        Ok(self.send::<KeysBody>(self.http.get(self.url("/v1/keys"))).await?.keys)
     }
 
     /// `POST /v1/keys`.
     pub async fn change_key(&self, op: &str, key: &str) -> Result<Vec<String>, String> {
         let body = KeyChange { op: op.into(), key: key.into() };
-        Ok(self.send::<KeysBody>(self.http.post(format!("{}/v1/keys", self.base)).json(&body)).await?.keys)
+        Ok(self.send::<KeysBody>(self.http.post(self.url("/v1/keys")).json(&body)).await?.keys)
     }
 
     /// `POST /v1/leave`; returns the number of acknowledgements.
     pub async fn leave(&self) -> Result<u64, String> {
-        let v: serde_json::Value = self.send(self.http.post(format!("{}/v1/leave", self.base))).await?;
+        let v: serde_json::Value = self.send(self.http.post(self.url("/v1/leave"))).await?;
         Ok(v.get("acknowledged").and_then(serde_json::Value::as_u64).unwrap_or(0))
     }
 
     /// `POST /v1/events`.
-    pub async fn event(&self, name: &str, payload: &str) -> Result<(), String> {
+    pub async fn event(&self, name: &str, payload: &str) -> Result<EventSent, String> {
         let body = SendEvent { name: name.into(), payload: payload.into() };
-        let req = self.http.post(format!("{}/v1/events", self.base)).json(&body);
-        let resp = req.send().await.map_err(|e| format!("cannot reach the agent at {}: {e}", self.base))?;
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        Err(format!("the agent refused ({status}): {}", text.trim()))
+        self.send(self.http.post(self.url("/v1/events")).json(&body)).await
+    }
+
+    /// `POST /v1/join`.
+    pub async fn join(&self, addrs: &[String]) -> Result<JoinAnswer, String> {
+        self.send(self.http.post(self.url("/v1/join")).json(&JoinRequest { addrs: addrs.to_vec() })).await
+    }
+
+    /// `POST /v1/force-leave`.
+    pub async fn force_leave(&self, name: &str) -> Result<(), String> {
+        let _: serde_json::Value =
+            self.send(self.http.post(self.url("/v1/force-leave")).json(&ForceLeave { name: name.into() })).await?;
+        Ok(())
+    }
+
+    /// `PATCH /v1/meta`.
+    pub async fn patch_meta(&self, patch: &MetaPatch) -> Result<MetaChanged, String> {
+        self.send(self.http.patch(self.url("/v1/meta")).json(patch)).await
     }
 
     /// Streams `GET /v1/events`, calling `each` with every event's JSON text, until the agent
-    /// stops.
-    pub async fn monitor(&self, mut each: impl FnMut(&str)) -> Result<(), String> {
-        let resp = self
-            .http
-            .get(format!("{}/v1/events", self.base))
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach the agent at {}: {e}", self.base))?;
+    /// stops: then says how it ended. A connection lost mid-stream is an error that says so.
+    pub async fn monitor(&self, mut each: impl FnMut(&str)) -> Result<MonitorEnd, String> {
+        let resp = self.http.get(self.url("/v1/events")).send().await.map_err(|e| self.explain(&e))?;
         if !resp.status().is_success() {
             return Err(format!("the agent refused ({})", resp.status()));
         }
         let mut stream = resp.bytes_stream();
         let mut pending = String::new();
+        let mut last_type = String::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("event stream: {e}"))?;
+            let chunk = chunk.map_err(|e| {
+                if e.is_timeout() {
+                    return format!(
+                        "no data from the agent at {} for {} s (it sends a keep-alive every 15 s): the agent or \
+                         the network is stuck",
+                        self.addr(),
+                        STREAM_READ_TIMEOUT.as_secs()
+                    );
+                }
+                format!(
+                    "lost the connection to the agent at {} (it stopped without ending the stream, or the \
+                     network failed): {}",
+                    self.addr(),
+                    self.explain(&e)
+                )
+            })?;
             pending.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(i) = pending.find('\n') {
                 let line: String = pending.drain(..=i).collect();
-                if let Some(data) = line.trim_end().strip_prefix("data:") {
+                let line = line.trim_end();
+                if let Some(kind) = line.strip_prefix("event:") {
+                    kind.trim().clone_into(&mut last_type);
+                } else if let Some(data) = line.strip_prefix("data:") {
                     each(data.trim());
                 }
             }
         }
-        Ok(())
+        Ok(if last_type == "leave-complete" { MonitorEnd::Left } else { MonitorEnd::Stopped })
     }
 }
 
@@ -131,6 +242,35 @@ pub fn members_table(body: &MembersBody) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `GET /v1/info` as text: the configuration, then the counters.
+pub fn info_text(info: &serde_json::Value) -> String {
+    let mut out = String::new();
+    let Some(obj) = info.as_object() else { return format!("{info}\n") };
+    for (k, v) in obj {
+        match v {
+            serde_json::Value::Object(inner) => {
+                let _ = writeln!(out, "{k}:");
+                for (ik, iv) in inner {
+                    let _ = writeln!(out, "  {ik} = {}", plain(iv));
+                }
+            }
+            other => {
+                let _ = writeln!(out, "{k} = {}", plain(other));
+            }
+        }
+    }
+    out
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
 }
 
 /// One event as a human-readable line.

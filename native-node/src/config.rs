@@ -13,10 +13,26 @@ pub use rumor_agent::{AgentConfig, ConfigError};
 use rumor_core::{Config, Keyring, Lifeguard};
 use serde::Deserialize;
 
+pub use crate::http::{HttpLimits, MetaFile};
+
+/// Where an agent serves writes (leave, keys, metadata, events, join, force-leave).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// On the HTTP listener, which is bound to loopback.
+    Http,
+    /// On a listener of its own at this address.
+    Listener(SocketAddr),
+    /// Nowhere: the agent takes no writes over HTTP.
+    Off,
+}
+
 /// Gossip port used when `--bind` is not given.
 pub const DEFAULT_PORT: u16 = 7946;
 /// HTTP address client commands talk to by default (and the agent serves by default).
 pub const DEFAULT_HTTP: &str = "127.0.0.1:7947";
+/// The admin listener's address when `--http` is bound to a non-loopback address and
+/// `--admin` is not given.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:7948";
 
 /// Flags of `rumor agent`. Each also reads a `RUMOR_*` environment variable; every one may also
 /// be set in the TOML file given by `--config`. Values are strings here and checked in
@@ -37,8 +53,14 @@ pub struct AgentArgs {
     #[arg(long, env = "RUMOR_JOIN", value_name = "HOST:PORT,...", value_delimiter = ',')]
     pub join: Vec<String>,
     /// HTTP address for /metrics, /healthz, /readyz, /v1/* ("off" disables) [default: 127.0.0.1:7947].
+    /// Bound to loopback it also serves the writes (leave, keys, meta, events, join,
+    /// force-leave); bound elsewhere it serves reads only.
     #[arg(long, env = "RUMOR_HTTP", value_name = "IP:PORT")]
     pub http: Option<String>,
+    /// Admin listener: reads and writes ("off": no writes at all) [default: the HTTP listener
+    /// when it is on loopback, else 127.0.0.1:7948].
+    #[arg(long, env = "RUMOR_ADMIN", value_name = "IP:PORT")]
+    pub admin: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "RUMOR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -83,6 +105,10 @@ struct FileConfig {
     advertise: Option<String>,
     join: Option<Vec<String>>,
     http: Option<String>,
+    admin: Option<String>,
+    http_max_connections: Option<usize>,
+    http_header_timeout_ms: Option<u64>,
+    http_body_timeout_ms: Option<u64>,
     keyring: Option<PathBuf>,
     label: Option<String>,
     preset: Option<String>,
@@ -110,6 +136,8 @@ struct ProtocolFile {
     mtu: Option<usize>,
     max_members: Option<usize>,
     lifeguard: Option<bool>,
+    reconnect_timeout_ms: Option<u64>,
+    tombstone_ttl_ms: Option<u64>,
 }
 
 /// A checked `rumor agent` configuration: the agent's, plus what the binary serves around it.
@@ -119,27 +147,56 @@ pub struct ServeConfig {
     pub agent: AgentConfig,
     /// HTTP address, if enabled.
     pub http: Option<SocketAddr>,
+    /// Where writes are served: [`Admin::Http`] on the HTTP listener (it is on loopback),
+    /// [`Admin::Listener`] on a listener of its own, or [`Admin::Off`] nowhere.
+    pub admin: Admin,
+    /// Limits of the HTTP and admin listeners.
+    pub http_limits: HttpLimits,
+    /// Where metadata changes are written back.
+    pub meta_file: MetaFile,
+    /// The timing preset the protocol settings started from (`custom` when not from one), for
+    /// the start-up line and `rumor info`.
+    pub preset: String,
     /// mDNS discovery.
     pub mdns: bool,
     /// A directory served at `/ui/` on the HTTP listener.
     pub ui_dir: Option<PathBuf>,
-    /// The timing preset the protocol settings started from (`custom` when not from one), for
-    /// the start-up line.
-    pub preset: String,
 }
 
 impl ServeConfig {
     /// An agent configuration served with no HTTP and no mDNS.
     pub fn new(agent: AgentConfig) -> Self {
-        ServeConfig { agent, http: None, mdns: false, ui_dir: None, preset: "custom".into() }
+        ServeConfig {
+            agent,
+            http: None,
+            admin: Admin::Off,
+            http_limits: HttpLimits::default(),
+            meta_file: MetaFile::None,
+            preset: "custom".into(),
+            mdns: false,
+            ui_dir: None,
+        }
     }
 
     /// The start-up line's facts: name, addresses, encryption (with the primary key's id),
-    /// label, preset, mDNS and HTTP, as `key=value` pairs.
-    pub fn summary(&self, bind: SocketAddr, advertise: SocketAddr, http: Option<SocketAddr>, mdns: bool) -> String {
+    /// label, preset, mDNS, HTTP and the admin listener (`http` when the HTTP listener takes
+    /// writes), as `key=value` pairs.
+    pub fn summary(
+        &self,
+        bind: SocketAddr,
+        advertise: SocketAddr,
+        http: Option<SocketAddr>,
+        admin: Option<SocketAddr>,
+        mdns: bool,
+    ) -> String {
         let a = &self.agent;
+        let admin = match (self.admin, admin) {
+            (_, Some(bound)) => bound.to_string(),
+            (Admin::Http, None) => "http".to_owned(),
+            _ => "off".to_owned(),
+        };
         format!(
-            "name={} bind={bind} advertise={advertise} encryption={} label={:?} preset={} mdns={} http={}",
+            "name={} bind={bind} advertise={advertise} encryption={} label={:?} preset={} mdns={} http={} admin={admin}",
             a.name,
             rumor_agent::describe_encryption(&a.protocol),
             a.protocol.label,
@@ -190,6 +247,42 @@ impl ServeConfig {
             s => Some(parse_addr("http", s)?),
         };
 
+        let admin = match pick(&args.admin, &file.admin) {
+            Some(a) => match a.as_str() {
+                "off" | "none" | "" => Admin::Off,
+                s => {
+                    let addr = parse_addr("admin", s)?;
+                    if Some(addr) == http {
+                        return Err(ConfigError::new("admin", s, "must differ from http (or leave admin unset)"));
+                    }
+                    Admin::Listener(addr)
+                }
+            },
+            None => match http {
+                Some(h) if h.ip().is_loopback() => Admin::Http,
+                Some(_) => Admin::Listener(parse_addr("admin", DEFAULT_ADMIN)?),
+                None => Admin::Off,
+            },
+        };
+        let mut http_limits = HttpLimits::default();
+        if let Some(n) = file.http_max_connections {
+            if !(1..=65_536).contains(&n) {
+                return Err(ConfigError::new("http_max_connections", n, "must be 1 to 65536"));
+            }
+            http_limits.max_connections = n;
+        }
+        for (field, value, slot) in [
+            ("http_header_timeout_ms", file.http_header_timeout_ms, &mut http_limits.header_timeout),
+            ("http_body_timeout_ms", file.http_body_timeout_ms, &mut http_limits.body_timeout),
+        ] {
+            if let Some(ms) = value {
+                if !(100..=600_000).contains(&ms) {
+                    return Err(ConfigError::new(field, ms, "must be 100 to 600000 (milliseconds)"));
+                }
+                *slot = Duration::from_millis(ms);
+            }
+        }
+
         protocol.label = pick(&args.label, &file.label).unwrap_or_default();
 
         let keyring_file = args.keyring.clone().or(file.keyring.clone());
@@ -200,6 +293,14 @@ impl ServeConfig {
             None => Keyring::new(),
         };
 
+        let meta_file = match (&args.config, args.meta.is_empty()) {
+            (None, _) => MetaFile::None,
+            (Some(path), true) => MetaFile::Toml(path.clone()),
+            (Some(path), false) => MetaFile::Overridden(format!(
+                "--meta (or RUMOR_META) overrides the [meta] of {}; a restart would use those again",
+                path.display()
+            )),
+        };
         let meta = if args.meta.is_empty() {
             file.meta.clone().unwrap_or_default()
         } else {
@@ -240,7 +341,7 @@ impl ServeConfig {
 
         let agent = AgentConfig { name, bind, advertise, join, keyring_file, meta, protocol };
         agent.check()?;
-        Ok(ServeConfig { agent, http, mdns, ui_dir, preset: preset_s })
+        Ok(ServeConfig { agent, http, admin, http_limits, meta_file, preset: preset_s, mdns, ui_dir })
     }
 }
 
@@ -322,6 +423,31 @@ fn apply_protocol(c: &mut Config, p: &ProtocolFile) {
     if let Some(v) = p.lifeguard {
         c.lifeguard = if v { Lifeguard::ON } else { Lifeguard::OFF };
     }
+    if let Some(v) = p.reconnect_timeout_ms {
+        c.reconnect_timeout = ms(v);
+    }
+    if let Some(v) = p.tombstone_ttl_ms {
+        c.tombstone_ttl = ms(v);
+    }
+}
+
+/// Rewrites the `[meta]` table of the TOML file at `path` (keeping everything else, comments
+/// included), atomically: a temporary file beside it, renamed over it.
+pub fn write_meta(path: &Path, meta: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not TOML: {e}")))?;
+    let mut table = toml_edit::Table::new();
+    for (k, v) in meta {
+        table.insert(k, toml_edit::value(v.as_str()));
+    }
+    doc.insert("meta", toml_edit::Item::Table(table));
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, doc.to_string())?;
+    if let Ok(m) = std::fs::metadata(path) {
+        let _ = std::fs::set_permissions(&tmp, m.permissions());
+    }
+    std::fs::rename(&tmp, path)
 }
 
 fn parse_addr(field: &str, s: &str) -> Result<SocketAddr, ConfigError> {
@@ -426,6 +552,57 @@ mod tests {
         let e = ServeConfig::resolve(&AgentArgs { config: Some(path), ..args() }).expect_err("type");
         assert_eq!((e.field.as_str(), e.value.as_str()), ("protocol.mtu", "\"big\""), "{e}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn writes_are_on_loopback_http_or_on_the_admin_listener() {
+        let admin = |a: AgentArgs| ServeConfig::resolve(&a).map(|c| c.admin);
+        assert_eq!(admin(args()), Ok(Admin::Http), "the default HTTP listener is on loopback");
+        let wide = AgentArgs { http: Some("0.0.0.0:7947".into()), ..args() };
+        assert_eq!(admin(wide.clone()), Ok(Admin::Listener(DEFAULT_ADMIN.parse().expect("addr"))));
+        let own = AgentArgs { admin: Some("127.0.0.1:9000".into()), ..args() };
+        assert_eq!(admin(own), Ok(Admin::Listener("127.0.0.1:9000".parse().expect("addr"))));
+        assert_eq!(admin(AgentArgs { admin: Some("off".into()), ..wide }), Ok(Admin::Off));
+        assert_eq!(admin(AgentArgs { http: Some("off".into()), ..args() }), Ok(Admin::Off));
+        let same = AgentArgs { admin: Some(DEFAULT_HTTP.into()), ..args() };
+        let e = ServeConfig::resolve(&same).expect_err("same address");
+        assert_eq!((e.field.as_str(), e.value.as_str()), ("admin", DEFAULT_HTTP), "{e}");
+    }
+
+    #[test]
+    fn http_limits_and_reaping_from_the_file_are_checked() {
+        let dir = std::env::temp_dir().join(format!("rumor-config-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp");
+        let path = dir.join("a.toml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() })
+        };
+        let c = with(
+            "http_max_connections = 10\nhttp_header_timeout_ms = 2000\n\
+             [protocol]\nreconnect_timeout_ms = 60000\ntombstone_ttl_ms = 120000\n",
+        )
+        .expect("valid");
+        assert_eq!(c.http_limits.max_connections, 10);
+        assert_eq!(c.http_limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(c.agent.protocol.tombstone_ttl, Duration::from_secs(120));
+        for (text, field, value) in [
+            ("http_max_connections = 0\n", "http_max_connections", "0"),
+            ("http_body_timeout_ms = 5\n", "http_body_timeout_ms", "5"),
+            ("[protocol]\ntombstone_ttl_ms = 1000\n", "protocol.tombstone_ttl_ms", "1000"),
+        ] {
+            let e = with(text).expect_err(field);
+            assert_eq!((e.field.as_str(), e.value.as_str()), (field, value), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_packaged_configuration_is_valid() {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rumor.toml"));
+        let c = ServeConfig::resolve(&AgentArgs { config: Some(path.clone()), ..args() }).expect("deploy/rumor.toml");
+        assert_eq!(c.admin, Admin::Http);
+        assert!(matches!(c.meta_file, MetaFile::Toml(p) if p == path));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
         }
         let mut c = ServeConfig::new(c);
         c.http = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port(i, 1000))));
+        // On loopback, as `rumor agent`'s default: the node's HTTP listener takes writes too.
+        c.admin = crate::config::Admin::Http;
         let server = Server::start(c.clone()).await.map_err(|e| format!("node-{}: {e}", i + 1))?;
         seed.get_or_insert(server.handle().advertised_addr());
         slots.push(Slot::new(c, server));
@@ -103,9 +105,8 @@ pub async fn run(args: &DemoArgs) -> Result<(), String> {
         let shutdown = async move {
             let _ = console_stopped.await;
         };
-        if let Err(e) = axum::serve(console, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!("demo console: {e}");
-        }
+        // The same limits as an agent's listeners: slow or idle clients cannot hold it.
+        crate::http::serve(console, app, crate::http::HttpLimits::default(), shutdown).await;
     });
 
     let tty = std::io::stdout().is_terminal();

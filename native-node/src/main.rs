@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use rumor_node::client::{self, Client};
 use rumor_node::config::DEFAULT_HTTP;
 use rumor_node::rumor_agent::keys;
@@ -20,23 +20,104 @@ struct Cli {
 /// Where a client command finds its agent.
 #[derive(clap::Args, Debug, Clone)]
 struct HttpArg {
-    /// The agent's HTTP address.
+    /// The agent's HTTP address (reads).
     #[arg(long, global = true, env = "RUMOR_HTTP", default_value = DEFAULT_HTTP, value_name = "IP:PORT")]
     http: String,
+    /// The agent's admin address, for commands that change it [default: the --http address].
+    #[arg(long, global = true, env = "RUMOR_ADMIN", value_name = "IP:PORT")]
+    admin: Option<String>,
+    /// Seconds to wait for the agent's answer.
+    #[arg(long, global = true, default_value_t = 15.0, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: f64,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t > 0.0 && t <= 3600.0 => Ok(t),
+        _ => Err(format!("`{s}` is not a number of seconds between 0 and 3600")),
+    }
+}
+
+impl HttpArg {
+    /// A client of the read listener.
+    fn reads(&self) -> Client {
+        Client::with_timeout(&self.http, "--http", self.wait())
+    }
+
+    fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeout)
+    }
+
+    /// A client of the admin listener.
+    fn writes(&self) -> Client {
+        match &self.admin {
+            Some(a) => Client::with_timeout(a, "--admin", self.wait()),
+            None => Client::with_timeout(&self.http, "--http", self.wait()),
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node until SIGINT/SIGTERM, then leave gracefully.
     Agent(AgentArgs),
-    /// Show the membership table of a running agent.
+    /// Show the membership table of a running agent, optionally filtered (every filter is a
+    /// regular expression matched against the whole value).
     Members {
         #[command(flatten)]
         http: HttpArg,
         /// Print the JSON of GET /v1/members.
         #[arg(long)]
         json: bool,
+        /// Only members whose state matches (alive, suspect, failed, left; e.g. `failed|left`).
+        #[arg(long, value_name = "REGEX")]
+        status: Option<String>,
+        /// Only members whose name matches.
+        #[arg(long, value_name = "REGEX")]
+        name: Option<String>,
+        /// Only members with this metadata key and a value that matches (repeatable; all must
+        /// match).
+        #[arg(long, value_name = "KEY=REGEX")]
+        tag: Vec<String>,
     },
+    /// Show a running agent's configuration summary and counters.
+    Info {
+        #[command(flatten)]
+        http: HttpArg,
+        /// Print the JSON of GET /v1/info.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a running agent join the members at these addresses.
+    Join {
+        /// Gossip addresses (HOST:PORT) of members of the cluster to join.
+        #[arg(required = true, value_name = "HOST:PORT")]
+        addrs: Vec<String>,
+        #[command(flatten)]
+        http: HttpArg,
+    },
+    /// Mark a failed member as left, on every member, so that it is no longer reported failed
+    /// (its tombstone is then forgotten after protocol.tombstone_ttl_ms, 24 h by default).
+    ForceLeave {
+        /// The failed member's name.
+        name: String,
+        #[command(flatten)]
+        http: HttpArg,
+    },
+    /// Change a running agent's metadata; written back to its --config file if it has one.
+    Meta {
+        #[command(subcommand)]
+        op: MetaOp,
+        #[command(flatten)]
+        http: HttpArg,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output: `rumor man > rumor.1`.
+    Man,
     /// Print a new random encryption key (base64).
     Keygen,
     /// Show or change a running agent's keyring. To rotate a cluster's key with no downtime:
@@ -79,6 +160,22 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum MetaOp {
+    /// Set keys (KEY=VALUE ...), keeping the others.
+    Set {
+        /// KEY=VALUE pairs.
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        pairs: Vec<String>,
+    },
+    /// Delete keys.
+    Delete {
+        /// Keys to delete.
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum KeysOp {
     /// List the keys, primary first.
     List,
@@ -116,6 +213,14 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e.to_string()),
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "rumor", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("writing the man page: {e}")),
         },
         Command::Sim(args) => match rumor_node::simulate::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -189,16 +294,76 @@ async fn leave(handle: &rumor_node::Handle) {
 
 async fn client_command(cmd: Command) -> Result<(), String> {
     match cmd {
-        Command::Members { http, json } => {
-            let body = Client::new(&http.http).members().await?;
+        Command::Members { http, json, status, name, tag } => {
+            let mut filters: Vec<(&str, &str)> = Vec::new();
+            if let Some(s) = &status {
+                filters.push(("status", s));
+            }
+            if let Some(n) = &name {
+                filters.push(("name", n));
+            }
+            filters.extend(tag.iter().map(|t| ("tag", t.as_str())));
+            let body = http.reads().members(&filters).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?);
             } else {
                 print!("{}", client::members_table(&body));
             }
         }
+        Command::Info { http, json } => {
+            let info = http.reads().info().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", client::info_text(&info));
+            }
+        }
+        Command::Join { addrs, http } => {
+            let a = http.writes().join(&addrs).await?;
+            if a.answered.len() == a.contacted.len() {
+                println!("joined through {} ({} members alive)", a.answered.join(", "), a.alive);
+            } else {
+                let silent: Vec<&String> = a.contacted.iter().filter(|c| !a.answered.contains(c)).collect();
+                let silent: Vec<&str> = silent.iter().map(|s| s.as_str()).collect();
+                return Err(format!(
+                    "no member answered from {} within 5 s ({} members alive); the agent keeps trying with \
+                     backoff. Check the address and that UDP is open between the two",
+                    silent.join(", "),
+                    a.alive
+                ));
+            }
+        }
+        Command::ForceLeave { name, http } => {
+            http.writes().force_leave(&name).await?;
+            println!("{name} marked left; every member will report it left");
+        }
+        Command::Meta { op, http } => {
+            let patch = match op {
+                MetaOp::Set { pairs } => {
+                    let mut set = std::collections::BTreeMap::new();
+                    for kv in pairs {
+                        match kv.split_once('=') {
+                            Some((k, v)) if !k.is_empty() => {
+                                set.insert(k.to_owned(), v.to_owned());
+                            }
+                            _ => return Err(format!("`{kv}` is not KEY=VALUE")),
+                        }
+                    }
+                    rumor_node::http::MetaPatch { set, delete: Vec::new() }
+                }
+                MetaOp::Delete { keys } => rumor_node::http::MetaPatch { set: Default::default(), delete: keys },
+            };
+            let changed = http.writes().patch_meta(&patch).await?;
+            let meta: Vec<String> = changed.meta.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!("metadata now: {}", if meta.is_empty() { "(none)".to_owned() } else { meta.join(",") });
+            match (changed.persisted, changed.not_persisted) {
+                (Some(file), _) => println!("written to {file}"),
+                (None, Some(why)) => println!("not written to a file: {why}"),
+                (None, None) => {}
+            }
+        }
         Command::Keys { op, http } => {
-            let c = Client::new(&http.http);
+            let c = http.writes();
             let keys = match op {
                 KeysOp::List => c.keys().await?,
                 KeysOp::Install { key } => c.change_key("install", &key).await?,
@@ -210,11 +375,12 @@ async fn client_command(cmd: Command) -> Result<(), String> {
             }
         }
         Command::Leave { http } => {
-            let acks = Client::new(&http.http).leave().await?;
+            let acks = http.writes().leave().await?;
             println!("left the cluster ({acks} members acknowledged)");
         }
         Command::Monitor { http, json } => {
-            Client::new(&http.http)
+            let end = http
+                .reads()
                 .monitor(|e| {
                     if json {
                         println!("{e}");
@@ -223,11 +389,24 @@ async fn client_command(cmd: Command) -> Result<(), String> {
                     }
                 })
                 .await?;
+            match end {
+                client::MonitorEnd::Left => eprintln!("rumor: the agent left the cluster; no more events"),
+                client::MonitorEnd::Stopped => eprintln!("rumor: the agent stopped; no more events"),
+            }
         }
         Command::Event { name, payload, http } => {
-            Client::new(&http.http).event(&name, &payload).await?;
+            let sent = http.writes().event(&name, &payload).await?;
+            println!(
+                "sent user event `{name}` ({} bytes of {} allowed) to every member, this node's subscribers included",
+                sent.size, sent.max
+            );
         }
-        Command::Agent(_) | Command::Keygen | Command::Demo(_) | Command::Sim(_) => {}
+        Command::Agent(_)
+        | Command::Keygen
+        | Command::Demo(_)
+        | Command::Sim(_)
+        | Command::Completions { .. }
+        | Command::Man => {}
     }
     Ok(())
 }

@@ -23,7 +23,12 @@ fn dashboard() -> Value {
 /// Metric names in the agent's exposition: the start of every sample line, up to its labels or
 /// its value.
 fn rendered_metrics() -> BTreeSet<String> {
-    let text = rumor_node::metrics::render("node-a", &rumor_node::NodeMetrics::default());
+    let text = rumor_node::metrics::render(
+        "node-a",
+        &rumor_node::NodeMetrics::default(),
+        &rumor_node::metrics::Process::default(),
+        rumor_node::metrics::Format::Text,
+    );
     text.lines()
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .filter_map(|line| line.split(['{', ' ']).next())
@@ -117,7 +122,7 @@ fn alert_exprs(yaml: &str) -> Vec<String> {
 #[test]
 fn the_exposition_is_read_as_expected() {
     let known = rendered_metrics();
-    for name in ["rumor_members", "rumor_packets_dropped_total", "rumor_probes_sent_total", "rumor_health_score"] {
+    for name in ["rumor_members", "rumor_dropped_packets_total", "rumor_probes_sent_total", "rumor_health_score"] {
         assert!(known.contains(name), "{name} not found in the rendered metrics: {known:?}");
     }
 }

@@ -183,7 +183,7 @@ fn settled_metrics(agent: &Agent) -> String {
     let mut last = (f64::NAN, u64::MAX);
     let (text, _) = wait_until("the agent to drain its socket", Duration::from_secs(30), || {
         let text = agent.metrics()?;
-        let now = (metric(&text, "rumor_packets_received_total").unwrap_or(0.0), kernel_drops(agent.addr.port()));
+        let now = (metric(&text, "rumor_received_packets_total").unwrap_or(0.0), kernel_drops(agent.addr.port()));
         // Peers keep gossiping, so "not moving" means: at most a handful of packets since the
         // previous poll.
         let quiet = (now.0 - last.0).abs() < 20.0 && now.1 == last.1;

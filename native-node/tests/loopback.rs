@@ -312,7 +312,7 @@ fn keys_rotate_with_no_suspicion() {
     }
     if auth != auth_before {
         trouble.push(format!(
-            "rumor_packets_dropped_total{{reason=\"auth\"}} rose from {auth_before} to {auth}: \
+            "rumor_dropped_packets_total{{reason=\"auth\"}} rose from {auth_before} to {auth}: \
              packets sealed with a key the receiver did not have"
         ));
     }
@@ -657,10 +657,10 @@ fn unreachable_seed_is_retried_and_http_endpoints_answer() {
     let mut missing = Vec::new();
     for name in [
         "rumor_members{state=\"alive\"}",
-        "rumor_packets_received_total",
-        "rumor_bytes_received_total",
-        "rumor_packets_sent_total",
-        "rumor_bytes_sent_total",
+        "rumor_received_packets_total",
+        "rumor_received_bytes_total",
+        "rumor_sent_packets_total",
+        "rumor_sent_bytes_total",
         "rumor_probes_sent_total",
         "rumor_probes_failed_total",
         "rumor_suspicions_raised_total",
@@ -674,7 +674,7 @@ fn unreachable_seed_is_retried_and_http_endpoints_answer() {
     }
     assert!(missing.is_empty(), "/metrics lacks {missing:?}:\n{text}");
     assert_eq!(metric(&text, "rumor_members{state=\"alive\"}"), Some(2.0), "two alive members:\n{text}");
-    assert!(metric(&text, "rumor_packets_received_total").unwrap() > 0.0);
+    assert!(metric(&text, "rumor_received_packets_total").unwrap() > 0.0);
 }
 
 /// A bad-config case: description, arguments after `agent`, environment, and the words the

@@ -449,3 +449,43 @@ fn probe_failures_under_loss_match_the_retry_model() {
         }
     }
 }
+
+/// `force_leave` on one node turns a failed member into left on every node (the gossiped
+/// `Left` outranks `Dead` at the same incarnation), with one `MemberLeft` event each; alive
+/// members and unknown names are refused and change nothing.
+#[test]
+fn force_leave_turns_a_failed_member_left_everywhere() {
+    use rumor_core::Error;
+    let (mut c, ids) = cluster(21, 8, Config::local());
+    converge(&mut c, &ids, 30 * SEC);
+    let (victim, operator) = (ids[5], ids[2]);
+    let others: Vec<usize> = ids.iter().copied().filter(|&i| i != victim).collect();
+    c.kill(victim);
+    let failed =
+        c.run_until_true(60 * SEC, SEC / 10, |c| others.iter().all(|&i| c.status(i, "n5") == Some(Status::Dead)));
+    assert!(failed.is_some(), "the killed n5 was not declared failed everywhere");
+
+    let t = c.now();
+    assert_eq!(c.node_mut(operator).node.force_leave("n3", t), Err(Error::NotFailed(Status::Alive)));
+    assert_eq!(c.node_mut(operator).node.force_leave("nobody", t), Err(Error::UnknownMember));
+    assert_eq!(c.node_mut(operator).node.force_leave("n2", t), Err(Error::UnknownMember), "its own name");
+    let inc = c.node(operator).node.member("n5").map(|m| m.incarnation);
+    assert_eq!(c.node_mut(operator).node.force_leave("n5", t), Ok(()));
+    c.drive(operator);
+    assert_eq!(c.status(operator, "n5"), Some(Status::Left), "at once on the operator's node");
+    let left =
+        c.run_until_true(30 * SEC, SEC / 10, |c| others.iter().all(|&i| c.status(i, "n5") == Some(Status::Left)));
+    assert!(left.is_some(), "n5 did not turn left everywhere");
+    for &i in &others {
+        assert_eq!(c.node(i).node.member("n5").map(|m| m.incarnation), inc, "same incarnation on node {i}");
+        let lefts = events_about(&c, i, "n5").filter(|e| matches!(e, Event::MemberLeft(_))).count();
+        assert_eq!(lefts, 1, "one MemberLeft about n5 on node {i}");
+    }
+    // The others stay as they were.
+    assert!(c.all_alive(&others));
+    // Every answered probe was timed.
+    let rtt = c.node(operator).node.probe_rtt();
+    assert!(rtt.count() > 0 && rtt.count() <= c.node(operator).node.stats().probes_sent, "{rtt:?}");
+    let t = c.now();
+    assert_eq!(c.node_mut(operator).node.force_leave("n5", t), Err(Error::NotFailed(Status::Left)));
+}

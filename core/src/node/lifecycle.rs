@@ -14,6 +14,7 @@ use super::{Error, Node};
 use crate::config::Config;
 use crate::event::Event;
 use crate::queue;
+use crate::state::{Liveness, Status, Update};
 use crate::time::Instant;
 use crate::wire::{self, Message};
 
@@ -150,6 +151,28 @@ impl Node {
         }
         l.joined = false;
         self.attempt_join(now, self.config.join_retry_min);
+        Ok(())
+    }
+
+    /// Marks a failed member as left and gossips it, so that every member turns it to left
+    /// (`Left` outranks `Dead` at the same incarnation) and stops reporting it as failed:
+    /// `serf force-leave`. Its tombstone is then reaped after `Config::tombstone_ttl` like any
+    /// other. If the member is in fact alive it refutes this, as it would a failure.
+    /// [`Error::UnknownMember`] for a name this node does not know (or its own);
+    /// [`Error::NotFailed`] unless the member is failed in this node's view.
+    pub fn force_leave(&mut self, name: &str, now: Instant) -> Result<(), Error> {
+        if self.lifecycle.leave.is_some() {
+            return Err(Error::Leaving);
+        }
+        if name == &*self.local.name {
+            return Err(Error::UnknownMember);
+        }
+        let m = self.members.by_name(name).ok_or(Error::UnknownMember)?;
+        let Liveness { incarnation, status } = m.liveness();
+        if status != Status::Dead {
+            return Err(Error::NotFailed(status));
+        }
+        self.apply(now, name, Update::Status(Liveness { incarnation, status: Status::Left }), None, None);
         Ok(())
     }
 

@@ -35,7 +35,7 @@ use crate::event::{Event, MemberCounts, MemberView};
 use crate::lifeguard::Awareness;
 use crate::name::Name;
 use crate::state::Status;
-use crate::stats::{Dropped, Stats};
+use crate::stats::{Dropped, ProbeRtt, Stats};
 use crate::time::Instant;
 use crate::wire::{self, Message};
 
@@ -112,6 +112,11 @@ pub enum Error {
     },
     /// The node is leaving or has left; it takes no more commands.
     Leaving,
+    /// [`Node::force_leave`]: no member has this name (or it is this node's own).
+    UnknownMember,
+    /// [`Node::force_leave`]: the member is not failed (its status is given); only a failed
+    /// member can be marked left.
+    NotFailed(Status),
 }
 
 impl fmt::Display for Error {
@@ -122,6 +127,10 @@ impl fmt::Display for Error {
             Error::MetaTooLong { len, max } => write!(f, "metadata is {len} bytes; at most {max} allowed"),
             Error::PayloadTooLarge { len, max } => write!(f, "broadcast payload is {len} bytes; at most {max} allowed"),
             Error::Leaving => f.write_str("the node is leaving or has left"),
+            Error::UnknownMember => f.write_str("no other member has this name"),
+            Error::NotFailed(s) => {
+                write!(f, "the member is {}; only a failed member can be forced to leave", s.as_str())
+            }
         }
     }
 }
@@ -259,6 +268,10 @@ pub struct Node {
     outbound: Outbound,
     events: Events,
     stats: Stats,
+    /// Round-trip times of answered probes.
+    probe_rtt: ProbeRtt,
+    /// The `now` of the datagram being handled (an ack's arrival, for the round trip).
+    input_at: Instant,
     hints: Hints,
 }
 
@@ -322,6 +335,8 @@ impl Node {
             outbound: Outbound::new(nonce),
             events: Events::default(),
             stats: Stats::default(),
+            probe_rtt: ProbeRtt::default(),
+            input_at: now,
             hints: Hints::default(),
             next_seq,
             rng,
@@ -354,6 +369,11 @@ impl Node {
     /// Counters since creation.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Round-trip times of this node's answered probes, since it was created.
+    pub fn probe_rtt(&self) -> &ProbeRtt {
+        &self.probe_rtt
     }
 
     /// Lifeguard's local health score (0 = healthy; probe timing is stretched by score + 1).
@@ -486,6 +506,7 @@ impl Node {
     /// was taken, or ignored because the node has left), so that a runtime can tell its
     /// operator why, e.g. that a peer holds another key. Ignoring it is fine.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Option<Dropped> {
+        self.input_at = now;
         self.receive(now, from, datagram)
     }
 

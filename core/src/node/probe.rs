@@ -31,6 +31,8 @@ struct Probe {
     /// Inline for usual names: starting a probe allocates nothing.
     target: Name,
     addr: SocketAddr,
+    /// When the ping went out (for the round-trip time).
+    started: Instant,
     direct_deadline: Instant,
     end: Instant,
     indirect_sent: bool,
@@ -144,6 +146,7 @@ impl Node {
             seq,
             target,
             addr,
+            started: now,
             direct_deadline: now + timeout,
             end: now + interval,
             indirect_sent: false,
@@ -198,8 +201,8 @@ impl Node {
     /// An ack: for the probe in flight, for a probe relayed for another member (passed on),
     /// or for a leave notice.
     pub(super) fn on_ack(&mut self, seq: u32) {
-        if self.probe.current.as_ref().is_some_and(|p| p.seq == seq) {
-            self.probe.current = None;
+        if let Some(p) = self.probe.current.take_if(|p| p.seq == seq) {
+            self.probe_rtt.record(self.input_at - p.started);
             self.awareness.apply(-1);
             return;
         }

@@ -96,12 +96,31 @@ pub(crate) fn http_post(addr: SocketAddr, path: &str) -> Result<(u16, String), S
 /// A plain HTTP/1.1 request without a body (`Connection: close`); returns the status and the
 /// (de-chunked) body.
 fn http_request(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    http_json(addr, method, path, if method == "GET" { None } else { Some("") })
+}
+
+/// A plain HTTP/1.1 request with a JSON body (`None`: no body at all); returns the status and
+/// the (de-chunked) body.
+pub(crate) fn http_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<(u16, String), String> {
     let err = |e: std::io::Error| format!("{method} http://{addr}{path}: {e}");
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(err)?;
     stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(err)?;
-    let length = if method == "GET" { "" } else { "Content-Length: 0\r\n" };
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n").map_err(err)?;
+    let length = match body {
+        None => String::new(),
+        Some(b) => format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()),
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{length}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
+    )
+    .map_err(err)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(err)?;
     let text = String::from_utf8_lossy(&raw);
@@ -231,7 +250,7 @@ pub(crate) fn metrics(http: SocketAddr) -> Result<String, String> {
 }
 
 /// The value of one sample: `name` is the metric name, optionally followed by its labels
-/// exactly as printed, e.g. `rumor_packets_dropped_total{reason="auth"}`. A counter that
+/// exactly as printed, e.g. `rumor_dropped_packets_total{reason="auth"}`. A counter that
 /// exporters append `_total` to is found under either spelling.
 pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
@@ -242,7 +261,7 @@ pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
 
 /// A drop counter by reason; a reason never incremented may be absent (then 0).
 pub(crate) fn dropped(text: &str, reason: &str) -> f64 {
-    metric(text, &format!("rumor_packets_dropped_total{{reason=\"{reason}\"}}")).unwrap_or(0.0)
+    metric(text, &format!("rumor_dropped_packets_total{{reason=\"{reason}\"}}")).unwrap_or(0.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +363,8 @@ pub(crate) struct AgentSpec {
     pub(crate) preset: &'static str,
     /// Bind the wildcard address and `--advertise` the loopback one.
     pub(crate) wildcard: bool,
+    /// Serve HTTP on the wildcard address (so it serves reads only) rather than loopback.
+    pub(crate) wildcard_http: bool,
     /// The loopback address to bind (gossip and HTTP), 127.0.0.1 unless set.
     pub(crate) ip: Option<std::net::Ipv4Addr>,
     pub(crate) extra: Vec<String>,
@@ -360,6 +381,7 @@ impl AgentSpec {
             meta: Vec::new(),
             preset: "local",
             wildcard: false,
+            wildcard_http: false,
             ip: None,
             extra: Vec::new(),
         }
@@ -401,6 +423,17 @@ impl AgentSpec {
         self
     }
 
+    pub(crate) fn wildcard_http(mut self) -> Self {
+        self.wildcard_http = true;
+        self
+    }
+
+    /// Extra arguments after the harness's own.
+    pub(crate) fn args_after(mut self, extra: &[&str]) -> Self {
+        self.extra.extend(extra.iter().map(|s| (*s).to_owned()));
+        self
+    }
+
     pub(crate) fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
@@ -418,7 +451,8 @@ impl AgentSpec {
         } else {
             args.extend(["--bind".to_owned(), self.addr(port).to_string()]);
         }
-        args.extend(["--http".to_owned(), self.addr(port).to_string()]);
+        let http = if self.wildcard_http { format!("0.0.0.0:{port}") } else { self.addr(port).to_string() };
+        args.extend(["--http".to_owned(), http]);
         args.extend(["--preset".to_owned(), self.preset.to_owned()]);
         if !self.join.is_empty() {
             let seeds: Vec<String> = self.join.iter().map(ToString::to_string).collect();
