@@ -205,21 +205,22 @@ def simulate(args):
     return json.loads(out.stdout)
 
 
-def load_results():
+def load_results(path=RESULTS):
+    """The cached reports, by command line (`key`); also used by foca_compare.py."""
     try:
-        with open(RESULTS) as f:
+        with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
         return {}
 
 
-def save_results(results):
-    os.makedirs(OUT, exist_ok=True)
-    tmp = RESULTS + ".tmp"
+def save_results(results, path=RESULTS):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(results, f, indent=1, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, path)
 
 
 # ---- SVG (standard library only) -------------------------------------------------------------
@@ -399,9 +400,10 @@ def table(header, rows):
 
 
 def replace_block(doc, name, content):
+    """`doc` with the generated block `name` replaced by `content`; also used by foca_compare.py."""
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
     if not pattern.search(doc):
-        print(f"warning: no block {name} in {DOC}", file=sys.stderr)
+        print(f"warning: no block {name} in the document", file=sys.stderr)
         return doc
     return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), doc)
 

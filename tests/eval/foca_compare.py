@@ -25,10 +25,12 @@ import concurrent.futures
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evaluate import load_results, replace_block, save_results, table  # noqa: E402  (the cache and tables of evaluate.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "docs", "eval")
@@ -96,30 +98,7 @@ def simulate(args):
     return json.loads(out.stdout)
 
 
-def load_results():
-    try:
-        with open(RESULTS) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return {}
-
-
-def save_results(results):
-    os.makedirs(OUT, exist_ok=True)
-    tmp = RESULTS + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, RESULTS)
-
-
 # ---- tables ----------------------------------------------------------------------------------
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
 
 def mean(xs):
     return sum(xs) / len(xs) if xs else None
@@ -232,30 +211,6 @@ def missing_note(results, sizes, seeds):
     return "\n".join(lines)
 
 
-def replace_block(doc, name, content):
-    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
-    if not pattern.search(doc):
-        print(f"warning: no block {name} in {DOC}", file=sys.stderr)
-        return doc
-    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(2), doc)
-
-
-SKELETON = """# Rumor and foca on one scenario grid
-
-<!-- BEGIN FOCA-CONSTANTS -->
-<!-- END FOCA-CONSTANTS -->
-
-<!-- BEGIN FOCA-GRID -->
-<!-- END FOCA-GRID -->
-
-<!-- BEGIN FOCA-TRAFFIC -->
-<!-- END FOCA-TRAFFIC -->
-
-<!-- BEGIN FOCA-MISSING -->
-<!-- END FOCA-MISSING -->
-"""
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-nodes", type=int, default=1000, help="skip points with more nodes")
@@ -267,7 +222,7 @@ def main():
     opts = ap.parse_args()
 
     sizes = [n for n in SIZES if n <= opts.max_nodes]
-    results = {} if opts.rerun else load_results()
+    results = {} if opts.rerun else load_results(RESULTS)
     if not opts.no_run:
         if not opts.no_build:
             subprocess.run(["cargo", "build", "--release", "-q", "-p", "rumor-node", "-p", "foca-compare"],
@@ -289,10 +244,10 @@ def main():
                     failed += 1
                     print(f"error: {e}", file=sys.stderr)
                     continue
-                save_results(results)
+                save_results(results, RESULTS)
         if failed:
             print(f"{failed} simulations failed; their cells are marked in the tables", file=sys.stderr)
-    save_results(results)
+    save_results(results, RESULTS)
     try:
         with open(DOC) as f:
             doc = f.read()
