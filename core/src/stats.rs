@@ -151,9 +151,21 @@ impl core::fmt::Display for Dropped {
 }
 
 impl Stats {
+    /// Datagrams dropped for `reason` (its `dropped_*` counter), so a runtime can export every
+    /// reason by iterating [`Dropped::ALL`].
+    pub fn dropped(&self, reason: Dropped) -> u64 {
+        // Through a copy, so that the reason-to-counter mapping is written once (`dropped_mut`).
+        let mut copy = *self;
+        *copy.dropped_mut(reason)
+    }
+
     /// Counts one dropped datagram under its reason.
     pub(crate) fn count_drop(&mut self, reason: Dropped) {
-        let counter = match reason {
+        *self.dropped_mut(reason) += 1;
+    }
+
+    fn dropped_mut(&mut self, reason: Dropped) -> &mut u64 {
+        match reason {
             Dropped::Oversized => &mut self.dropped_oversized,
             Dropped::RateLimited => &mut self.dropped_rate_limited,
             Dropped::Malformed => &mut self.dropped_malformed,
@@ -162,8 +174,7 @@ impl Stats {
             Dropped::Auth => &mut self.dropped_auth,
             Dropped::Replay => &mut self.dropped_replay,
             Dropped::Checksum => &mut self.dropped_checksum,
-        };
-        *counter += 1;
+        }
     }
 }
 
@@ -210,6 +221,19 @@ impl ProbeRtt {
 mod tests {
     use super::*;
     use core::time::Duration;
+
+    #[test]
+    fn each_drop_reason_has_its_own_counter() {
+        for (i, &reason) in Dropped::ALL.iter().enumerate() {
+            let mut s = Stats::default();
+            s.count_drop(reason);
+            let counts: [u64; 8] = Dropped::ALL.map(|r| s.dropped(r));
+            assert_eq!(counts.iter().sum::<u64>(), 1, "{reason}");
+            assert_eq!(counts[i], 1, "{reason}");
+        }
+        let names: alloc::collections::BTreeSet<&str> = Dropped::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Dropped::ALL.len());
+    }
 
     #[test]
     fn rtt_buckets_by_upper_bound() {

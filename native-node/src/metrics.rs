@@ -19,7 +19,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 
 use rumor_agent::NodeMetrics;
-use rumor_core::ProbeRtt;
+use rumor_core::{Dropped, ProbeRtt};
 
 /// The exposition format of one scrape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,17 +202,8 @@ fn register_node(r: &mut Registry, name: &str, m: &NodeMetrics) {
         }
     }
     let dropped: Family<Labels, Counter> = Family::default();
-    for (reason, n) in [
-        ("decode", s.dropped_malformed),
-        ("version", s.dropped_version),
-        ("auth", s.dropped_auth),
-        ("label", s.dropped_label),
-        ("rate_limit", s.dropped_rate_limited),
-        ("oversized", s.dropped_oversized),
-        ("replay", s.dropped_replay),
-        ("checksum", s.dropped_checksum),
-    ] {
-        dropped.get_or_create(&vec![("reason", reason)]).inc_by(n);
+    for reason in Dropped::ALL {
+        dropped.get_or_create(&vec![("reason", reason.as_str())]).inc_by(s.dropped(reason));
     }
     r.register("dropped_packets", "Received datagrams dropped, by reason", dropped);
     counter(r, "outbox_dropped", "Outgoing datagrams dropped because the socket fell behind", s.outbox_dropped);
