@@ -25,16 +25,26 @@ fn alive(name: &str, port: u16, incarnation: u32) -> Message<'_> {
     Message::Alive { name, incarnation, addr: Addr::from(addr(port)), meta: b"" }
 }
 
-/// Every datagram the node wants to send now, decoded (plaintext nodes only).
-fn drain(node: &mut Node, now: Instant) -> Vec<(SocketAddr, Vec<String>)> {
+/// Every datagram the node wants to send now, as its destination and plaintext body
+/// (plaintext nodes only).
+fn bodies(node: &mut Node, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
     let mut buf = [0u8; 1400];
     let mut out = Vec::new();
     while let Some(t) = node.poll_transmit(now, &mut buf) {
         let mut plain = Vec::new();
         wire::decode_frame(&Keyring::new(), b"", &buf[..t.size], &mut plain).unwrap();
+        out.push((t.destination, plain));
+    }
+    out
+}
+
+/// Every datagram the node wants to send now, decoded (plaintext nodes only).
+fn drain(node: &mut Node, now: Instant) -> Vec<(SocketAddr, Vec<String>)> {
+    let mut out = Vec::new();
+    for (to, plain) in bodies(node, now) {
         let mut msgs = Vec::new();
         decode_body(&plain, &mut msgs).unwrap();
-        out.push((t.destination, msgs.iter().map(|m| format!("{m:?}")).collect()));
+        out.push((to, msgs.iter().map(|m| format!("{m:?}")).collect()));
     }
     out
 }
@@ -676,11 +686,8 @@ fn the_final_check_asks_three_times_and_costs_one_probe_timeout() {
 /// Every plaintext datagram the node wants to send now, with its decoded messages' owned
 /// fields that the probe tests look at: `(destination, kind, seq)`.
 fn probe_traffic(node: &mut Node, now: Instant) -> Vec<(SocketAddr, &'static str, u32)> {
-    let mut buf = [0u8; 1400];
     let mut out = Vec::new();
-    while let Some(t) = node.poll_transmit(now, &mut buf) {
-        let mut plain = Vec::new();
-        wire::decode_frame(&Keyring::new(), b"", &buf[..t.size], &mut plain).unwrap();
+    for (to, plain) in bodies(node, now) {
         let mut msgs = Vec::new();
         decode_body(&plain, &mut msgs).unwrap();
         for m in msgs {
@@ -691,7 +698,7 @@ fn probe_traffic(node: &mut Node, now: Instant) -> Vec<(SocketAddr, &'static str
                 Message::Nack { seq } => ("nack", seq),
                 _ => continue,
             };
-            out.push((t.destination, kind, seq));
+            out.push((to, kind, seq));
         }
     }
     out
