@@ -566,7 +566,7 @@ impl DropLog {
                 tracing::warn!(
                     count = self.unlogged,
                     "dropped datagrams from more sources than are logged one by one (see \
-                     rumor_packets_dropped_total)"
+                     rumor_dropped_packets_total)"
                 );
             }
             self.window_start = Some(now);

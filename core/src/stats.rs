@@ -110,7 +110,7 @@ impl Dropped {
         Dropped::Checksum,
     ];
 
-    /// The reason's name as metrics label it (`rumor_packets_dropped_total{reason="auth"}`):
+    /// The reason's name as metrics label it (`rumor_dropped_packets_total{reason="auth"}`):
     /// `oversized`, `rate_limit`, `decode`, `version`, `label`, `auth`, `replay`, `checksum`.
     pub const fn as_str(self) -> &'static str {
         match self {

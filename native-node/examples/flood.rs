@@ -34,14 +34,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rumor_core::Key;
 use rumor_core::wire::{Message, encode_frame, encode_to_vec};
+use rumor_core::{Dropped, Key};
 
 const LABEL: &str = "flood";
 const KEY: [u8; 32] = [42; 32];
 const OTHER_KEY: [u8; 32] = [43; 32];
 const NAMES: [&str; 3] = ["m1", "m2", "m3"];
-const REASONS: [&str; 7] = ["decode", "version", "auth", "label", "rate_limit", "oversized", "replay"];
 /// Resident memory may grow this much over the whole flood (allocator noise, lazily touched
 /// pages), and this much over its second half.
 const RSS_MARGIN_KIB: u64 = 8 * 1024;
@@ -252,18 +251,18 @@ fn states(addr: SocketAddr) -> Result<BTreeMap<String, String>, String> {
 
 fn drops(addr: SocketAddr) -> BTreeMap<&'static str, u64> {
     let text = http_get(addr, "/metrics").unwrap_or_default();
-    REASONS
+    Dropped::ALL
         .iter()
         .map(|r| {
-            let key = format!("rumor_packets_dropped_total{{reason=\"{r}\"}} ");
+            let key = format!("rumor_dropped_packets_total{{reason=\"{r}\"}} ");
             let n = text.lines().find_map(|l| l.strip_prefix(&key)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
-            (*r, n as u64)
+            (r.as_str(), n as u64)
         })
         .collect()
 }
 
 fn received(addr: SocketAddr) -> u64 {
-    counter(addr, "rumor_packets_received_total")
+    counter(addr, "rumor_received_packets_total")
 }
 
 fn counter(addr: SocketAddr, name: &str) -> u64 {
