@@ -72,9 +72,11 @@ fn args() -> Args {
     a
 }
 
+/// Says why and ends the run unsuccessfully, unwinding (not `exit`), so that every agent
+/// started so far is killed by its `Drop` rather than left running.
 fn fail(why: &str) -> ! {
     eprintln!("flood: {why}");
-    std::process::exit(1)
+    std::panic::resume_unwind(Box::new(why.to_owned()))
 }
 
 /// SplitMix64: a seeded generator, so a failing flood can be replayed.
