@@ -26,7 +26,8 @@ NS=rnt              # namespace prefix: rnt-br (the bridge), rnt-h1 … rnt-hN
 NET=10.77.0
 PORT=7946           # gossip (UDP)
 HTTP=7947           # HTTP (TCP), on the host's own address
-MDNS_PORT=7956      # the mDNS agents' gossip port (their HTTP is MDNS_PORT + 1)
+MDNS_PORT=7956      # the mDNS agents' gossip port (their HTTP is MDNS_PORT + 1; no admin
+                    # listener: the host agent of the same namespace holds 127.0.0.1:7948)
 MDNS_HOSTS=3
 
 say() { printf '%s netns: %s\n' "$(date +%T)" "$*"; }
@@ -281,7 +282,7 @@ if "$BIN" agent --help 2>/dev/null | grep -q -- '--mdns'; then
   say "mDNS: $MDNS_HOSTS agents with --mdns and no --join"
   for i in $(seq 1 "$MDNS_HOSTS"); do
     ip netns exec "$NS-h$i" env RUST_LOG=info NO_COLOR=1 "$BIN" agent --name "m$i" --preset lan --label mdns-test --mdns \
-      --bind "$NET.$i:$MDNS_PORT" --http "$NET.$i:$(( MDNS_PORT + 1 ))" >>"$LOGS/m$i.log" 2>&1 9>&- &
+      --bind "$NET.$i:$MDNS_PORT" --http "$NET.$i:$(( MDNS_PORT + 1 ))" --admin off >>"$LOGS/m$i.log" 2>&1 9>&- &
   done
   t0=$(now_ms)
   mdns_found() {
