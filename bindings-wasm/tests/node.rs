@@ -177,7 +177,10 @@ fn refusals_are_exceptions() {
         Node::new(name.into(), addr, config, meta, seed, 0.0).map(|_| ()).map_err(message_of)
     };
     let none = || JsValue::UNDEFINED;
-    assert_eq!(new("", "10.0.0.1:1", none(), none(), None), Err("node name must be 1 to 64 bytes".into()));
+    assert_eq!(
+        new("", "10.0.0.1:1", none(), none(), None),
+        Err("node name must be 1 to 64 bytes without control characters".into())
+    );
     assert_eq!(new("a", "nowhere", none(), none(), None), Err("\"nowhere\" is not a socket address (ip:port)".into()));
     assert_eq!(
         new("a", "10.0.0.1:1", "moon".into(), none(), None),
