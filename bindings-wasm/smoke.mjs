@@ -26,7 +26,7 @@ const events = [];
 for (let e; (e = b.pollEvent()); ) events.push(e);
 assert.deepEqual(events.map((e) => e.type), ['joined', 'member-joined']);
 
-assert.throws(() => new rumor.Node('', '10.0.0.3:1', 'lan', undefined, undefined, 0), { message: 'node name must be 1 to 64 bytes' });
+assert.throws(() => new rumor.Node('', '10.0.0.3:1', 'lan', undefined, undefined, 0), { message: 'node name must be 1 to 64 bytes without control characters' });
 assert.throws(() => rumor.decodeFrame(new Uint8Array([1, 2, 3, 4, 5]), undefined), { name: 'DecodeError', kind: 'BadMagic' });
 
 const cluster = new rumor.Cluster(30, 3, 'lan', true);
