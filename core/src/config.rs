@@ -135,7 +135,11 @@ pub struct Config {
     /// Too short causes needless indirect probes; too long delays detection.
     pub probe_timeout: Duration,
     /// Number of members asked to probe a target indirectly (SWIM's k). More helpers make a
-    /// false suspicion through one bad link less likely, at k extra packets per failed probe.
+    /// false suspicion through one bad link less likely, at k extra packets per failed direct
+    /// ping (none while pings are answered). The LAN default, 5 (memberlist: 3), fails a live
+    /// member's probe 0.22 % of the time at 20 % loss instead of 1.1 % (the model is in
+    /// `node/probe.rs`): every failed probe is a suspicion and a refutation gossiped to the
+    /// whole cluster, so at N=1000 and 20 % loss this cuts traffic about fourfold.
     pub indirect_checks: u32,
 
     /// Minimum suspicion timeout = `suspicion_mult × max(1, log10(n)) × probe_interval`, where
@@ -246,7 +250,7 @@ impl Config {
             send_plaintext: false,
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
-            indirect_checks: 3,
+            indirect_checks: 5,
             suspicion_mult: 2,
             suspicion_max_mult: 6,
             suspicion_confirmations: 3,

@@ -696,6 +696,7 @@ fn probe_traffic(node: &mut Node, now: Instant) -> Vec<(SocketAddr, &'static str
                 Message::PingReq { seq, .. } => ("ping-req", seq),
                 Message::Ack { seq } => ("ack", seq),
                 Message::Nack { seq } => ("nack", seq),
+                Message::Suspect { incarnation, .. } => ("suspect", incarnation),
                 _ => continue,
             };
             out.push((to, kind, seq));
@@ -745,7 +746,7 @@ fn a_probe_pings_again_with_its_indirect_probes_and_either_ack_saves_the_target(
         let at_timeout: Vec<_> = sent.iter().filter(|(t, ..)| *t == t1 + config.probe_timeout).collect();
         assert!(at_timeout.contains(&&(t1 + config.probe_timeout, target, "ping", seq)), "{sent:?}");
         let reqs = at_timeout.iter().filter(|(_, to, kind, s)| *kind == "ping-req" && *s == seq && *to != target);
-        assert_eq!(reqs.count(), 3, "{sent:?}");
+        assert_eq!(reqs.count(), config.indirect_checks as usize, "{sent:?}");
         assert_eq!(node.stats().pings_resent, 1);
 
         let t2 = t1 + config.probe_timeout + Duration::from_millis(100);
@@ -756,6 +757,37 @@ fn a_probe_pings_again_with_its_indirect_probes_and_either_ack_saves_the_target(
         let suspected = node.members().any(|m| m.to_member().status == Status::Suspect);
         assert_eq!(node.stats().probes_failed, u64::from(!answer));
         assert_eq!(suspected, !answer, "answered: {answer}");
+    }
+}
+
+/// A probe that fails tells its target at once (the buddy system), so a live target refutes
+/// within a round trip instead of once gossip reaches it; the refutation ends the suspicion.
+/// Without the buddy system nothing is sent to the target.
+#[test]
+fn a_failed_probe_tells_its_target_at_once_and_the_answer_ends_the_suspicion() {
+    for buddy in [true, false] {
+        let mut config = Config::lan();
+        config.lifeguard.buddy = buddy;
+        let mut node = node_with(config.clone());
+        teach_members(&mut node, 12, Instant::ZERO);
+        while node.poll_event().is_some() {}
+        let (t1, target, _) = first_probe(&mut node);
+        let end = t1 + config.probe_interval;
+        let sent = run_until(&mut node, end);
+        assert_eq!(node.stats().probes_failed, 1);
+        let notices: Vec<_> = sent.iter().filter(|(_, to, kind, _)| *to == target && *kind == "suspect").collect();
+        if !buddy {
+            assert!(notices.is_empty(), "{sent:?}");
+            continue;
+        }
+        assert_eq!(notices, vec![&(end, target, "suspect", 0)], "{sent:?}");
+        let name = node.members().find(|m| m.to_member().status == Status::Suspect).unwrap().to_member().name;
+
+        let refutation = body(&[alive(&name, target.port(), 1)]);
+        node.handle_datagram(end + Duration::from_millis(2), target, &encode_frame(b"", None, &refutation).unwrap());
+        assert_eq!(node.member(&name).unwrap().status, Status::Alive);
+        let events: Vec<Event> = core::iter::from_fn(|| node.poll_event()).collect();
+        assert!(events.iter().any(|e| matches!(e, Event::MemberAlive(m) if m.name == name)), "{events:?}");
     }
 }
 
