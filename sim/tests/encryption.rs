@@ -10,18 +10,8 @@ use rumor_core::wire::{Message, encode_frame, encode_to_vec};
 use rumor_core::{Config, Event, Key, Keyring, KeyringError, Status};
 use rumor_sim::Cluster;
 
-const SEC: Duration = Duration::from_secs(1);
-
-fn cluster(seed: u64, n: usize, config: Config) -> (Cluster, Vec<usize>) {
-    let mut c = Cluster::new(seed);
-    let ids: Vec<usize> = (0..n).map(|i| c.add_node(&format!("n{i}"), config.clone())).collect();
-    for &i in &ids[1..] {
-        c.join(i, &[ids[0]]);
-    }
-    let converged = c.run_until_true(30 * SEC, SEC / 10, |c| c.all_alive(&ids) && c.converged(&ids));
-    assert!(converged.is_some(), "no convergence");
-    (c, ids)
-}
+mod common;
+use common::{SEC, cluster, converge};
 
 /// Suspicions and failures any node reported, as "viewer: event member".
 fn trouble(c: &Cluster, ids: &[usize]) -> Vec<String> {
@@ -42,6 +32,7 @@ fn trouble(c: &Cluster, ids: &[usize]) -> Vec<String> {
 #[test]
 fn encryption_is_turned_on_in_three_rolling_steps_without_suspicion() {
     let (mut c, ids) = cluster(31, 8, Config::lan());
+    converge(&mut c, &ids, 30 * SEC);
     let key = Key::from_bytes([7; 32]);
     let step1 = Config {
         keyring: Keyring::with_primary(key.clone()),
@@ -85,6 +76,7 @@ fn encryption_is_turned_on_in_three_rolling_steps_without_suspicion() {
 #[test]
 fn sealing_before_every_node_holds_the_key_partitions() {
     let (mut c, ids) = cluster(32, 4, Config::lan());
+    converge(&mut c, &ids, 30 * SEC);
     let sealed = Config { keyring: Keyring::with_primary(Key::from_bytes([7; 32])), ..Config::lan() };
     c.restart_with(ids[3], sealed);
     c.run_for(30 * SEC);
@@ -97,11 +89,13 @@ fn sealing_before_every_node_holds_the_key_partitions() {
 #[test]
 fn key_operations_need_encryption_and_room() {
     let (mut c, ids) = cluster(33, 2, Config::lan());
+    converge(&mut c, &ids, 30 * SEC);
     let node = &mut c.node_mut(ids[0]).node;
     assert_eq!(node.install_key(Key::from_bytes([1; 32])), Err(KeyringError::NotEncrypted));
     assert!(!node.keyring().is_enabled());
     let config = Config { keyring: Keyring::with_primary(Key::from_bytes([0; 32])), ..Config::lan() };
     let (mut c, ids) = cluster(34, 2, config);
+    converge(&mut c, &ids, 30 * SEC);
     let node = &mut c.node_mut(ids[0]).node;
     for b in 1..16 {
         node.install_key(Key::from_bytes([b; 32])).unwrap();
@@ -120,6 +114,7 @@ fn key_operations_need_encryption_and_room() {
 fn a_flood_spoofing_a_members_address_does_not_cost_it_its_liveness() {
     let config = Config { keyring: Keyring::with_primary(Key::from_bytes([9; 32])), ..Config::lan() };
     let (mut c, ids) = cluster(35, 2, config);
+    converge(&mut c, &ids, 30 * SEC);
     let (victim, member) = (ids[0], ids[1]);
     let spoofed = SocketAddr::new(Cluster::addr_for(member).ip(), 40_000);
     let wrong_key = Key::from_bytes([10; 32]);

@@ -9,22 +9,10 @@ use rand_core::SeedableRng;
 use rumor_core::{Config, Event, Status};
 use rumor_sim::{Churn, Cluster, Delay, Link};
 
-const SEC: Duration = Duration::from_secs(1);
+mod common;
+use common::{SEC, cluster, converge};
+
 const MS: Duration = Duration::from_millis(1);
-
-fn cluster(seed: u64, n: usize) -> (Cluster, Vec<usize>) {
-    let mut c = Cluster::new(seed);
-    let ids: Vec<usize> = (0..n).map(|i| c.add_node(&format!("n{i}"), Config::lan())).collect();
-    for &i in &ids[1..] {
-        c.join(i, &[ids[0]]);
-    }
-    (c, ids)
-}
-
-fn converge(c: &mut Cluster, ids: &[usize], limit: Duration) {
-    c.run_until_true(limit, SEC / 10, |c| c.all_alive(ids) && c.converged(ids))
-        .unwrap_or_else(|| panic!("no convergence within {limit:?}"));
-}
 
 fn failed(c: &Cluster, viewer: usize) -> Vec<String> {
     let events = &c.node(viewer).events;
@@ -87,7 +75,7 @@ fn delay_distributions_have_their_shape() {
 #[test]
 fn jitter_reorders_packets_and_constant_latency_does_not() {
     let run = |link: Link| {
-        let (mut c, ids) = cluster(21, 40);
+        let (mut c, ids) = cluster(21, 40, Config::lan());
         c.set_default_link(link);
         converge(&mut c, &ids, 30 * SEC);
         // Anti-entropy sends bursts of chunks to one destination: the packets most likely to
@@ -112,7 +100,7 @@ fn jitter_reorders_packets_and_constant_latency_does_not() {
 
 #[test]
 fn long_tailed_latency_per_link_and_default_causes_no_false_failure() {
-    let (mut c, ids) = cluster(22, 20);
+    let (mut c, ids) = cluster(22, 20, Config::lan());
     converge(&mut c, &ids, 30 * SEC);
     c.set_default_link(Link {
         latency_min: MS / 2,
@@ -140,7 +128,7 @@ fn long_tailed_latency_per_link_and_default_causes_no_false_failure() {
 
 #[test]
 fn churn_restarts_nodes_on_schedule_and_the_cluster_recovers() {
-    let (mut c, ids) = cluster(23, 24);
+    let (mut c, ids) = cluster(23, 24, Config::lan());
     converge(&mut c, &ids, 30 * SEC);
     let start = c.now();
     let churn = Churn { per_minute: 0.1, downtime: 5 * SEC, graceful: false };
@@ -169,7 +157,7 @@ fn churn_restarts_nodes_on_schedule_and_the_cluster_recovers() {
 
 #[test]
 fn graceful_churn_is_seen_as_leaves_never_as_failures() {
-    let (mut c, ids) = cluster(24, 16);
+    let (mut c, ids) = cluster(24, 16, Config::lan());
     converge(&mut c, &ids, 30 * SEC);
     let plan = c.churn(&ids, Churn { per_minute: 0.1, downtime: 10 * SEC, graceful: true }, 180 * SEC);
     assert!(!plan.is_empty());
@@ -187,7 +175,7 @@ fn graceful_churn_is_seen_as_leaves_never_as_failures() {
 
 #[test]
 fn a_stalled_node_processes_nothing_then_catches_up_on_everything() {
-    let (mut c, ids) = cluster(25, 8);
+    let (mut c, ids) = cluster(25, 8, Config::lan());
     converge(&mut c, &ids, 20 * SEC);
     let victim = ids[3];
     let stall_start = c.now();

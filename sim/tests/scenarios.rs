@@ -2,28 +2,11 @@
 //! without sleeping; a failure replays exactly.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
-use core::time::Duration;
-
 use rumor_core::{Config, Event, Key, Keyring, Lifeguard, Status};
 use rumor_sim::{Cluster, Link};
 
-const SEC: Duration = Duration::from_secs(1);
-
-/// `n` nodes named n0..n{n-1}; all join through n0.
-fn cluster(seed: u64, n: usize, config: Config) -> (Cluster, Vec<usize>) {
-    let mut c = Cluster::new(seed);
-    let ids: Vec<usize> = (0..n).map(|i| c.add_node(&format!("n{i}"), config.clone())).collect();
-    for &i in &ids[1..] {
-        c.join(i, &[ids[0]]);
-    }
-    (c, ids)
-}
-
-fn converge(c: &mut Cluster, ids: &[usize], limit: Duration) -> Duration {
-    let start = c.now();
-    let at = c.run_until_true(limit, SEC / 10, |c| c.all_alive(ids) && c.converged(ids));
-    at.unwrap_or_else(|| panic!("no convergence within {limit:?}")) - start
-}
+mod common;
+use common::{SEC, cluster, converge};
 
 fn events_about<'a>(c: &'a Cluster, viewer: usize, name: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
     c.node(viewer).events.iter().map(|(_, e)| e).filter(move |e| match e {
