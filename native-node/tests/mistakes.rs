@@ -100,24 +100,20 @@ fn an_empty_keyring_file_is_refused() {
     let ring_s = ring.display().to_string();
     let port = free_port().to_string();
     let bind = format!("127.0.0.1:{port}");
-    let out = run_rumor(
-        &["agent", "--name", "a", "--bind", &bind, "--http", "off", "--keyring", &ring_s],
-        &[],
-        Duration::from_secs(10),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // Starts an agent with the keyring file; it must refuse to start (exit 2). Its stderr.
+    let refused = || {
+        let args = ["agent", "--name", "a", "--bind", &bind, "--http", "off", "--keyring", &ring_s];
+        let out = run_rumor(&args, &[], Duration::from_secs(10));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused();
     assert!(err.contains("`keyring`") && err.contains(&ring_s) && err.contains("holds no keys"), "{err}");
 
     let many: Vec<[u8; 32]> = (0..17).map(key).collect();
     write_keyring(&ring, &many);
-    let out = run_rumor(
-        &["agent", "--name", "a", "--bind", &bind, "--http", "off", "--keyring", &ring_s],
-        &[],
-        Duration::from_secs(10),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused();
     assert!(err.contains("`keyring`") && err.contains("at most 16"), "{err}");
 }
 
